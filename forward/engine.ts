@@ -1,0 +1,154 @@
+/**
+ * `forward(a, b)`: moves bytes both ways between two conns until both directions end, with
+ * half-close, byte counts, an idle timeout, cancellation and bounded memory.
+ * @module
+ */
+import { isCleanClose, NetError } from "../protocols/errors.ts";
+import type { Conn } from "../protocols/types.ts";
+import { pullPump } from "./pull_pump.ts";
+import { pushPump } from "./push_pump.ts";
+import { streamPipe } from "./stream_pipe.ts";
+import type { FastPath, ForwardCounters, ForwardEnd, ForwardStats, PumpOptions } from "./types.ts";
+
+/** Default largest read per direction: 64 KiB, go-tunnel's `BufferSizeDefault`. */
+export const DEFAULT_BUFFER_SIZE = 64 * 1024;
+/** Default bytes queued towards a slow side before the other side pauses (push pump). */
+export const DEFAULT_HIGH_WATERMARK = 1024 * 1024;
+/** Default queued bytes under which a paused side resumes (push pump). */
+export const DEFAULT_LOW_WATERMARK = 512 * 1024;
+/** The native pumps, tried in order before the stream fallback. */
+export const DEFAULT_FAST_PATHS: readonly FastPath[] = [pullPump, pushPump];
+
+/** Options for {@linkcode forward}. */
+export interface ForwardOptions {
+  /** Ends forwarding (closing both sides) when aborted. */
+  signal?: AbortSignal;
+  /** Closes the pair after this long without a byte in either direction; 0 disables. @default {0} */
+  idleTimeoutMs?: number;
+  /** Largest read per direction, in bytes. @default {65536} */
+  bufferSize?: number;
+  /** Queued bytes towards a slow side that pause the other side. @default {1048576} */
+  highWatermark?: number;
+  /** Queued bytes under which a paused side resumes. @default {524288} */
+  lowWatermark?: number;
+  /** Fast paths tried in order; the stream pipe always comes last. @default {DEFAULT_FAST_PATHS} */
+  fastPaths?: readonly FastPath[];
+  /** Live counters to update while bytes move (for stats and metrics). @default {a fresh object} */
+  counters?: ForwardCounters;
+}
+
+/** Checks for idleness four times per timeout: a pair is closed between 1x and 1.25x the timeout. */
+const IDLE_CHECKS_PER_TIMEOUT = 4;
+
+function watchIdle(counters: ForwardCounters, idleTimeoutMs: number, onIdle: () => void): () => void {
+  if (!(idleTimeoutMs > 0)) return () => {};
+  let last = -1;
+  let quietChecks = 0;
+  const timer = setInterval(() => {
+    const total = counters.aToB + counters.bToA;
+    quietChecks = total === last ? quietChecks + 1 : 0;
+    last = total;
+    if (quietChecks >= IDLE_CHECKS_PER_TIMEOUT) onIdle();
+  }, Math.max(1, Math.floor(idleTimeoutMs / IDLE_CHECKS_PER_TIMEOUT)));
+  return () => clearInterval(timer);
+}
+
+/**
+ * Forwards bytes between two connections until both directions end, trying each
+ * {@linkcode FastPath} in order before falling back to piping web streams. End of stream on one
+ * side half-closes the other; the other direction keeps flowing. Both conns are closed at the end.
+ *
+ * @example Proxy a client to an upstream
+ * ```ts ignore
+ * import { forward } from "@ts-tunnel/tunnel/forward";
+ * const stats = await forward(client, upstream, { idleTimeoutMs: 60_000 });
+ * console.log(stats.aToB, stats.bToA, stats.path);
+ * ```
+ * @param a One side; closed when forwarding ends.
+ * @param b The other side; closed when forwarding ends.
+ * @param options Limits, tuning and cancellation.
+ * @returns Bytes moved in each direction, the path that moved them and why it ended.
+ * @throws {NetError} If a side fails with anything other than a clean close (for example a reset).
+ */
+export async function forward(a: Conn, b: Conn, options: ForwardOptions = {}): Promise<ForwardStats> {
+  const {
+    signal,
+    idleTimeoutMs = 0,
+    bufferSize = DEFAULT_BUFFER_SIZE,
+    highWatermark = DEFAULT_HIGH_WATERMARK,
+    lowWatermark = DEFAULT_LOW_WATERMARK,
+    fastPaths = DEFAULT_FAST_PATHS,
+    counters = { aToB: 0, bToA: 0, pauses: 0 },
+  } = options;
+  const started = performance.now();
+  let end: ForwardEnd = "eof";
+  const stopAll = (why: ForwardEnd) => {
+    if (end === "eof") end = why;
+    a.close();
+    b.close();
+  };
+  const onAbort = () => stopAll("aborted");
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const stopWatching = watchIdle(counters, idleTimeoutMs, () => stopAll("idle-timeout"));
+  const pumpOptions: PumpOptions = {
+    signal: signal ?? new AbortController().signal,
+    counters,
+    bufferSize,
+    highWatermark,
+    lowWatermark,
+  };
+  let path = streamPipe.name;
+  try {
+    if (signal?.aborted) stopAll("aborted");
+    else {
+      let handled = false;
+      for (const fastPath of fastPaths) {
+        const result = await fastPath.tryForward(a, b, pumpOptions);
+        if (result.handled) {
+          handled = true;
+          path = result.path;
+          break;
+        }
+      }
+      if (!handled) await streamPipe.tryForward(a, b, pumpOptions);
+    }
+  } catch (error) {
+    // After we stopped the pair ourselves, errors from the closed sides are expected.
+    if (end === "eof" && !(error instanceof NetError && error.code === "ECLOSED")) throw error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+    stopWatching();
+    a.close();
+    b.close();
+  }
+  return { ...counters, path, end, durationMs: performance.now() - started };
+}
+
+/**
+ * go-tunnel's `HandlePair`: forwards until both directions end, closes both sides, and never
+ * throws. Failures are reported in the result.
+ *
+ * @param a One side.
+ * @param b The other side.
+ * @param options As for {@linkcode forward}.
+ * @returns The stats, plus the error if a side failed.
+ */
+export async function handlePair(
+  a: Conn,
+  b: Conn,
+  options?: ForwardOptions,
+): Promise<ForwardStats & { readonly error?: unknown }> {
+  const counters = options?.counters ?? { aToB: 0, bToA: 0, pauses: 0 };
+  const started = performance.now();
+  try {
+    return await forward(a, b, { ...options, counters });
+  } catch (error) {
+    return {
+      ...counters,
+      path: "unknown",
+      end: "eof",
+      durationMs: performance.now() - started,
+      error: isCleanClose(error) ? undefined : error,
+    };
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Types shared by the forward engine and its fast paths.
+ * @module
+ */
+import type { Conn } from "../protocols/types.ts";
+
+/** Live byte and pause counts of one forwarded pair, updated while bytes move. */
+export interface ForwardCounters {
+  /** Bytes written to `b` that were read from `a`. */
+  aToB: number;
+  /** Bytes written to `a` that were read from `b`. */
+  bToA: number;
+  /** Times a side stopped reading because the other side had not drained (backpressure). */
+  pauses: number;
+}
+
+/** How a forwarded pair ended. */
+export type ForwardEnd = "eof" | "idle-timeout" | "aborted";
+
+/** What {@linkcode forward} reports when both directions are done. */
+export interface ForwardStats extends Readonly<ForwardCounters> {
+  /** The path that moved the bytes: `"pull-pump"`, `"push-pump"`, `"stream-pipe"`, later `"splice"`. */
+  readonly path: string;
+  /** Why forwarding ended. */
+  readonly end: ForwardEnd;
+  /** Wall time from start to end, in milliseconds. */
+  readonly durationMs: number;
+}
+
+/** Tuning a fast path receives. Defaults are applied by {@linkcode forward}. */
+export interface PumpOptions {
+  /** Ends the pair when aborted. */
+  readonly signal: AbortSignal;
+  /** Live counters to update. */
+  readonly counters: ForwardCounters;
+  /** Largest read per direction, in bytes. */
+  readonly bufferSize: number;
+  /** Bytes queued towards a slow side before the other side is paused. */
+  readonly highWatermark: number;
+  /** Queued bytes below which a paused side resumes. */
+  readonly lowWatermark: number;
+}
+
+/** Outcome of a fast path. `handled: false` guarantees that no bytes moved. */
+export type FastPathResult =
+  | { readonly handled: false; readonly reason: string }
+  | { readonly handled: true; readonly path: string };
+
+/**
+ * A way to move a whole pair. `tryForward` either declines having touched nothing, or moves the
+ * pair until both directions have ended (resolving) or one side failed (rejecting with a NetError).
+ */
+export interface FastPath {
+  /** Name reported in {@linkcode ForwardStats.path}. */
+  readonly name: string;
+  /** Moves the pair, or declines. */
+  tryForward(a: Conn, b: Conn, options: PumpOptions): Promise<FastPathResult>;
+}

@@ -1,0 +1,83 @@
+/**
+ * The `tcp` protocol: plain TCP listen and dial through the runtime adapter.
+ * @module
+ */
+import { formatAddr, netAddr } from "./address.ts";
+import { NetError } from "./errors.ts";
+import { defaultRuntime, type Runtime } from "./runtime.ts";
+import type { DialAddr, DialOptions, ListenAddr, Listener, ListenOptions, Protocol, TcpConn } from "./types.ts";
+
+/** Default `TCP_NODELAY` for conns made by {@linkcode TcpProtocol}. */
+export const DEFAULT_NO_DELAY = true;
+
+/** Options for {@linkcode TcpProtocol}. */
+export interface TcpProtocolOptions {
+  /** The runtime adapter to use. @default {the adapter for the running runtime} */
+  runtime?: Runtime;
+}
+
+/**
+ * Plain TCP. Listeners accept IPv4, IPv6 (`"::"`, `"::1"`) and host names; dials resolve names.
+ *
+ * @example Dial a TCP server
+ * ```ts ignore
+ * import { TcpProtocol } from "@ts-tunnel/tunnel/protocols";
+ * await using conn = await new TcpProtocol().dial({ hostname: "127.0.0.1", port: 80 }, { timeoutMs: 5_000 });
+ * ```
+ */
+export class TcpProtocol implements Protocol {
+  /** Always `"tcp"`. */
+  readonly name = "tcp" as const;
+  #runtime: Promise<Runtime>;
+
+  /** @param options The runtime to use. */
+  constructor(options: TcpProtocolOptions = {}) {
+    this.#runtime = options.runtime ? Promise.resolve(options.runtime) : defaultRuntime();
+  }
+
+  /**
+   * Binds a TCP listener.
+   * @throws {NetError} EADDRINUSE, EACCES or EADDRNOTAVAIL.
+   */
+  async listen(addr: ListenAddr, options: ListenOptions = {}): Promise<Listener<TcpConn>> {
+    const runtime = await this.#runtime;
+    options.signal?.throwIfAborted();
+    return await runtime.listenTcp({
+      hostname: addr.hostname,
+      port: addr.port,
+      noDelay: options.noDelay ?? DEFAULT_NO_DELAY,
+      keepAlive: options.keepAlive,
+    });
+  }
+
+  /**
+   * Opens a TCP connection.
+   * @throws {NetError} ECONNREFUSED, ENOTFOUND, or ETIMEDOUT when `timeoutMs` passes first.
+   */
+  async dial(addr: DialAddr, options: DialOptions = {}): Promise<TcpConn> {
+    const runtime = await this.#runtime;
+    const { timeoutMs, signal: outer } = options;
+    const signal = timeoutMs !== undefined && timeoutMs > 0
+      ? (outer ? AbortSignal.any([outer, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs))
+      : outer;
+    try {
+      return await runtime.connectTcp({
+        hostname: addr.hostname,
+        port: addr.port,
+        signal,
+        noDelay: options.noDelay ?? DEFAULT_NO_DELAY,
+        keepAlive: options.keepAlive,
+      });
+    } catch (error) {
+      if (error instanceof NetError && error.code === "ETIMEDOUT" && timeoutMs) {
+        throw new NetError("ETIMEDOUT", `Cannot dial "${formatAddr(addr)}" over tcp: timed out after ${timeoutMs} ms`, {
+          op: "dial",
+          protocol: "tcp",
+          remoteAddr: netAddr(addr.hostname, addr.port),
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+}

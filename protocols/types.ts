@@ -1,0 +1,110 @@
+/**
+ * The connection vocabulary every protocol shares: {@linkcode Conn}, {@linkcode Listener},
+ * {@linkcode Protocol} and addresses.
+ * @module
+ */
+
+/** go-tunnel's protocol names, plus `tls`. */
+export type ProtocolName = "tcp" | "tls" | "http2" | "http3" | "quic";
+
+/** A network address. */
+export interface NetAddr {
+  /** `tcp` for stream sockets, `udp` for QUIC. */
+  readonly transport: "tcp" | "udp";
+  /** An IP literal (without brackets) or a host name. */
+  readonly hostname: string;
+  /** The port, 0 to 65535. */
+  readonly port: number;
+}
+
+/** Where to listen. An empty or missing hostname means every interface. */
+export interface ListenAddr {
+  /** Host or IP to bind; `""`/`undefined` binds all interfaces. @default {"0.0.0.0"} */
+  readonly hostname?: string;
+  /** Port to bind; 0 picks a free one. */
+  readonly port: number;
+}
+
+/** Where to dial. */
+export interface DialAddr {
+  /** Host name or IP literal. */
+  readonly hostname: string;
+  /** Port, 1 to 65535. */
+  readonly port: number;
+}
+
+/** A bidirectional byte stream. Every protocol produces these. */
+export interface Conn extends AsyncDisposable {
+  /** Bytes from the peer. Created on first access. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes to the peer. Created on first access. */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Our end of the connection. */
+  readonly localAddr: NetAddr;
+  /** The peer's end of the connection. */
+  readonly remoteAddr: NetAddr;
+  /** Half-close: signals end of stream to the peer; reading continues. Idempotent. */
+  closeWrite(): Promise<void>;
+  /** Idempotent. Pending reads and writes reject with a NetError coded "ECLOSED" or end. */
+  close(): void;
+  /** Resolves once the connection is fully closed (both the runtime resource and our wrapper). */
+  readonly closed: Promise<void>;
+}
+
+/** A {@linkcode Conn} over a TCP socket, with the socket knobs users expect. */
+export interface TcpConn extends Conn {
+  /** Sets `TCP_NODELAY` (disables Nagle's algorithm). */
+  setNoDelay(enabled: boolean): void;
+  /** Enables or disables `SO_KEEPALIVE`. */
+  setKeepAlive(enabled: boolean): void;
+}
+
+/** Yields accepted connections that have not been handshaken yet. `close()` is idempotent. */
+export interface Listener<C extends Conn = Conn> extends AsyncIterable<Incoming<C>>, AsyncDisposable {
+  /** The bound address (with the real port when 0 was asked for). */
+  readonly addr: NetAddr;
+  /** Stops accepting; the iterator ends. Accepted connections stay open. */
+  close(): void;
+}
+
+/** An accepted connection; `handshake` runs off the accept loop, under a deadline. */
+export interface Incoming<C extends Conn = Conn> {
+  /** The peer's address, known before any handshake. */
+  readonly remoteAddr: NetAddr;
+  /** Runs the protocol handshake (a no-op for TCP) and resolves to the usable connection. */
+  handshake(options?: { signal?: AbortSignal }): Promise<C>;
+  /** Closes the connection without handshaking. */
+  reject(): void;
+}
+
+/** Socket options applied when listening or dialing. `undefined` keeps the runtime default. */
+export interface SocketOptions {
+  /** `TCP_NODELAY`. @default {true} */
+  noDelay?: boolean;
+  /** `SO_KEEPALIVE`. @default {undefined} */
+  keepAlive?: boolean;
+}
+
+/** Options for {@linkcode Protocol.listen}. */
+export interface ListenOptions extends SocketOptions {
+  /** Cancels a pending bind. */
+  signal?: AbortSignal;
+}
+
+/** Options for {@linkcode Protocol.dial}. */
+export interface DialOptions extends SocketOptions {
+  /** Cancels the dial; the error is the signal's reason. */
+  signal?: AbortSignal;
+  /** Fails the dial with ETIMEDOUT after this many milliseconds. @default {undefined} */
+  timeoutMs?: number;
+}
+
+/** A transport that accepts and opens {@linkcode Conn}s. */
+export interface Protocol {
+  /** The go-tunnel name of this protocol. */
+  readonly name: ProtocolName;
+  /** Binds a listener. */
+  listen(addr: ListenAddr, options?: ListenOptions): Promise<Listener>;
+  /** Opens a connection. */
+  dial(addr: DialAddr, options?: DialOptions): Promise<Conn>;
+}
