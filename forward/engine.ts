@@ -31,6 +31,8 @@ export interface ForwardOptions {
   highWatermark?: number;
   /** Queued bytes under which a paused side resumes. @default {524288} */
   lowWatermark?: number;
+  /** Take large read buffers from a process-wide pool; `false` gives each connection its own. @default {true} */
+  reuseBuffers?: boolean;
   /** Fast paths tried in order; the stream pipe always comes last. @default {DEFAULT_FAST_PATHS} */
   fastPaths?: readonly FastPath[];
   /** Live counters to update while bytes move (for stats and metrics). @default {a fresh object} */
@@ -78,6 +80,7 @@ export async function forward(a: Conn, b: Conn, options: ForwardOptions = {}): P
     highWatermark = DEFAULT_HIGH_WATERMARK,
     lowWatermark = DEFAULT_LOW_WATERMARK,
     fastPaths = DEFAULT_FAST_PATHS,
+    reuseBuffers = true,
     counters = { aToB: 0, bToA: 0, pauses: 0 },
   } = options;
   const started = performance.now();
@@ -96,6 +99,7 @@ export async function forward(a: Conn, b: Conn, options: ForwardOptions = {}): P
     bufferSize,
     highWatermark,
     lowWatermark,
+    reuseBuffers,
   };
   let path = streamPipe.name;
   try {

@@ -13,7 +13,7 @@ import type { Conn } from "../protocols/types.ts";
 import { sharedBufferPool } from "./buffer_pool.ts";
 import type { FastPath, FastPathResult, ForwardCounters, PumpOptions } from "./types.ts";
 
-/** Size of the read buffer an idle direction holds. */
+/** Size of the read buffer an idle direction holds (and the read size below which a large buffer is given back). */
 export const SMALL_READ_BYTES = 512;
 
 async function pumpDirection(
@@ -22,7 +22,7 @@ async function pumpDirection(
   count: (counters: ForwardCounters, n: number) => void,
   options: PumpOptions,
 ): Promise<void> {
-  const pool = sharedBufferPool(options.bufferSize);
+  const pool = options.reuseBuffers ? sharedBufferPool(options.bufferSize) : undefined;
   const small = new Uint8Array(SMALL_READ_BYTES);
   let big: Uint8Array | undefined;
   let buffer: Uint8Array = small;
@@ -37,15 +37,15 @@ async function pumpDirection(
       }
       count(options.counters, n);
       if (buffer === small) {
-        if (n === SMALL_READ_BYTES) buffer = big = pool.get();
-      } else if (n <= SMALL_READ_BYTES && big) {
+        if (n === SMALL_READ_BYTES) buffer = big ??= pool?.get() ?? new Uint8Array(options.bufferSize);
+      } else if (n <= SMALL_READ_BYTES && pool && big) {
         pool.put(big);
         big = undefined;
         buffer = small;
       }
     }
   } finally {
-    if (big) pool.put(big);
+    if (big) pool?.put(big);
   }
   await to.closeWrite();
 }

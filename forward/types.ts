@@ -39,6 +39,8 @@ export interface PumpOptions {
   readonly highWatermark: number;
   /** Queued bytes below which a paused side resumes. */
   readonly lowWatermark: number;
+  /** Take large read buffers from the process-wide pool (else each connection keeps its own). */
+  readonly reuseBuffers: boolean;
 }
 
 /** Outcome of a fast path. `handled: false` guarantees that no bytes moved. */

@@ -23,6 +23,8 @@ interface BunSocket {
   end(): void;
   /** With no argument: shuts down the write half only (`shutdown(SHUT_WR)`); reading continues. */
   shutdown(): void;
+  /** Closes both directions gracefully (FIN); `terminate()` would reset (RST). */
+  close(): void;
   terminate(): void;
   pause(): void;
   resume(): void;
@@ -182,7 +184,7 @@ class BunTcpConn implements TcpConn {
   close(): void {
     if (this.isClosed) return;
     this.markClosed();
-    this.#socket.terminate();
+    this.#socket.close();
   }
 
   setNoDelay(enabled: boolean): void {

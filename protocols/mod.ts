@@ -1,0 +1,18 @@
+/**
+ * Protocols behind one interface: {@linkcode Conn}, {@linkcode Listener}, {@linkcode Protocol},
+ * typed {@linkcode NetError}s, address parsing, and the `tcp` protocol.
+ *
+ * @example Dial over TCP
+ * ```ts ignore
+ * import { createProtocol } from "@ts-tunnel/tunnel/protocols";
+ * const tcp = createProtocol("tcp");
+ * await using conn = await tcp.dial({ hostname: "127.0.0.1", port: 80 }, { timeoutMs: 5_000 });
+ * ```
+ * @module
+ */
+export * from "./types.ts";
+export * from "./errors.ts";
+export * from "./address.ts";
+export * from "./tcp.ts";
+export * from "./registry.ts";
+export { defaultRuntime, type Runtime, type ShutdownSignal, type TcpConnectOptions, type TcpListenOptions } from "./runtime.ts";
