@@ -182,13 +182,15 @@ _with_cpu() { # pid before json -> json with proxy_cpu_s appended
 
 # tput PORT PARALLEL up|down SECONDS [PID]: iperf3, receiver's Gbit/s
 measure_tput() {
-  local port="$1" par="$2" dir="$3" secs="$4" pid="${5:-}" rev="" c0 gbps
+  local port="$1" par="$2" dir="$3" secs="$4" pid="${5:-}" rev="" c0 json bps err
   [[ "$dir" == down ]] && rev="-R"
   c0="$(_cpu_before "$pid")"
-  gbps="$(timeout $((secs + 20)) iperf3 -c 127.0.0.1 -p "$port" -t "$secs" -O 1 -P "$par" $rev -J 2>&1 |
-    tr -d ' \n' | grep -o '"sum_received":{[^}]*' | grep -o '"bits_per_second":[0-9.e+]*' | cut -d: -f2)"
-  gbps="$(awk -v b="${gbps:-x}" 'BEGIN { if (b + 0 > 0) printf "%.3f", b / 1e9; else print "null" }')"
-  echo "{\"gbps\":$gbps,\"parallel\":$par,\"dir\":\"$dir\",\"seconds\":$secs,$(_cpu_json "$pid" "$c0")}"
+  json="$(timeout $((secs + 20)) iperf3 -c 127.0.0.1 -p "$port" -t "$secs" -O 1 -P "$par" $rev -J 2>&1 | tr -d '\t\n\r')"
+  bps="$(grep -o '"sum_received":{[^}]*' <<<"$json" | head -1 | grep -o '"bits_per_second":[0-9.e+]*' | cut -d: -f2)"
+  err="$(grep -o '"error":"[^"]*"' <<<"$json" | head -1)"
+  [[ -z "$json" ]] && err='"error":"iperf3 timed out or printed nothing"'
+  awk -v b="${bps:-x}" -v p="$par" -v d="$dir" -v s="$secs" -v e="${err:+$err,}" -v c="$(_cpu_json "$pid" "$c0")" 'BEGIN {
+    printf "{\"gbps\":%s,\"parallel\":%d,\"dir\":\"%s\",\"seconds\":%d,%s%s}\n", (b + 0 > 0 ? sprintf("%.3f", b / 1e9) : "null"), p, d, s, e, c }'
 }
 
 # lat PORT ROUNDTRIPS [PID]: 64-byte ping-pong on one connection

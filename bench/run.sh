@@ -40,7 +40,7 @@ while [[ $# -gt 0 ]]; do
     --gt-runs) GT_RUNS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
-    -h | --help) sed -n '4,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -1,0 +1,196 @@
+/**
+ * The YAML config file: go-tunnel's schema (`protocols: [{name, listen, target, enabled}]`, `tls`,
+ * `options`, `log_level`) works as it is; ts-tunnel adds tuning keys per listener. Unknown keys
+ * and bad values are rejected with their path, the value and the fix.
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { type LogFormat, LOG_FORMATS, LOG_LEVELS, type LogLevel } from "../ha/logger.ts";
+import { parseDialAddr, parseListenAddr } from "../protocols/address.ts";
+import { PROTOCOL_NAMES } from "../protocols/registry.ts";
+import type { ProtocolName } from "../protocols/types.ts";
+import { resolveTunnelConfig, type TunnelConfig } from "./config.ts";
+import { parseDuration } from "./duration.ts";
+import { PRESETS } from "./presets.ts";
+
+/** A config file, validated. */
+export interface FileConfig {
+  /** `log_level`. @default {"info"} */
+  readonly logLevel?: LogLevel;
+  /** `log_format`. @default {"text"} */
+  readonly logFormat?: LogFormat;
+  /** One tunnel per enabled `protocols` entry. */
+  readonly tunnels: readonly TunnelConfig[];
+  /** Things that are accepted but have no effect, for the log. */
+  readonly warnings: readonly string[];
+}
+
+/** A config-file error: names the key path, the value and the fix. */
+export class ConfigError extends Error {
+  /** The key path, e.g. `protocols[0].listen`. */
+  readonly path: string;
+  /**
+   * @param path The key path.
+   * @param message What is wrong and how to fix it.
+   */
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = "ConfigError";
+    this.path = path;
+  }
+}
+
+type Mapping = Record<string, unknown>;
+
+function isMapping(value: unknown): value is Mapping {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function show(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+function checkKeys(map: Mapping, path: string, allowed: readonly string[]): void {
+  for (const key of Object.keys(map)) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(`${path ? path + "." : ""}${key}`, `unknown key; allowed keys here: ${allowed.join(", ")}`);
+    }
+  }
+}
+
+/** Tuning keys a `protocols` entry (or its `options` map) may carry, and how each maps to TunnelConfig. */
+const ENTRY_TUNING: Record<string, { field: keyof TunnelConfig; kind: "duration" | "size" | "count" | "bool" }> = {
+  max_connections: { field: "maxConnections", kind: "count" },
+  idle_timeout: { field: "connectionTimeoutMs", kind: "duration" },
+  connection_timeout: { field: "connectionTimeoutMs", kind: "duration" },
+  accept_timeout: { field: "acceptTimeoutMs", kind: "duration" },
+  dial_timeout: { field: "dialTimeoutMs", kind: "duration" },
+  drain_timeout: { field: "drainTimeoutMs", kind: "duration" },
+  buffer_size: { field: "bufferSize", kind: "size" },
+  read_buffer_size: { field: "readBufferSize", kind: "size" },
+  write_buffer_size: { field: "writeBufferSize", kind: "size" },
+  write_buffer_pool: { field: "writeBufferPool", kind: "bool" },
+  backpressure_high_watermark: { field: "backpressureHighWatermark", kind: "size" },
+  backpressure_low_watermark: { field: "backpressureLowWatermark", kind: "size" },
+  tcp_no_delay: { field: "tcpNoDelay", kind: "bool" },
+  tcp_keep_alive: { field: "tcpKeepAlive", kind: "bool" },
+};
+const ENTRY_KEYS = ["name", "listen", "target", "enabled", "preset", "options", ...Object.keys(ENTRY_TUNING)];
+
+/** Parses `"64KiB"`, `"1MiB"`, `"65536"` or a number into bytes. */
+export function parseSize(value: unknown, path: string): number {
+  if (typeof value === "number" && Number.isInteger(value) && value >= 0) return value;
+  const match = typeof value === "string" ? /^\s*(\d+)\s*(|B|KiB|KB|K|MiB|MB|M|GiB|GB|G)\s*$/i.exec(value) : null;
+  if (!match) throw new ConfigError(path, `${show(value)} is not a size; use bytes or a unit, for example 65536 or 64KiB`);
+  const unit = match[2].toLowerCase();
+  const scale = unit.startsWith("g") ? 1024 ** 3 : unit.startsWith("m") ? 1024 ** 2 : unit.startsWith("k") ? 1024 : 1;
+  return Number(match[1]) * scale;
+}
+
+function tuningValue(kind: string, value: unknown, path: string): number | boolean {
+  switch (kind) {
+    case "duration":
+      if (typeof value !== "string") {
+        throw new ConfigError(path, `${show(value)} is not a duration; write it with a unit, for example "30s" or "5m"`);
+      }
+      try {
+        return parseDuration(value);
+      } catch (error) {
+        throw new ConfigError(path, (error as Error).message);
+      }
+    case "size":
+      return parseSize(value, path);
+    case "count":
+      if (typeof value === "number" && Number.isInteger(value) && value >= 0) return value;
+      if (typeof value === "string" && /^\d+$/.test(value)) return Number(value);
+      throw new ConfigError(path, `${show(value)} is not a whole number; use for example 1000 (0 means no limit)`);
+    default:
+      if (typeof value === "boolean") return value;
+      if (value === "true" || value === "false") return value === "true";
+      throw new ConfigError(path, `${show(value)} is not a boolean; use true or false`);
+  }
+}
+
+function parseEntry(entry: unknown, path: string): TunnelConfig | undefined {
+  if (!isMapping(entry)) throw new ConfigError(path, "each entry must be a mapping with name, listen and target");
+  checkKeys(entry, path, ENTRY_KEYS);
+  const { name = "tcp", listen, target, enabled = true, preset, options = {} } = entry;
+  if (typeof enabled !== "boolean") throw new ConfigError(`${path}.enabled`, `${show(enabled)} is not a boolean; use true or false`);
+  if (!enabled) return undefined;
+  if (typeof name !== "string" || !PROTOCOL_NAMES.includes(name as ProtocolName)) {
+    throw new ConfigError(`${path}.name`, `${show(name)} is not a protocol; use one of ${PROTOCOL_NAMES.join(", ")}`);
+  }
+  for (const [key, value, parse] of [["listen", listen, parseListenAddr], ["target", target, parseDialAddr]] as const) {
+    if (typeof value !== "string") throw new ConfigError(`${path}.${key}`, `missing or not a string; write "host:port", for example ":8080"`);
+    try {
+      parse(value);
+    } catch (error) {
+      throw new ConfigError(`${path}.${key}`, (error as Error).message);
+    }
+  }
+  let config: TunnelConfig = { protocol: name as ProtocolName, listenAddr: listen as string, targetAddr: target as string };
+  if (preset !== undefined) {
+    const make = typeof preset === "string" ? PRESETS[preset] : undefined;
+    if (!make) throw new ConfigError(`${path}.preset`, `${show(preset)} is not a preset; use one of ${Object.keys(PRESETS).join(", ")}`);
+    config = { ...make(), ...config };
+  }
+  if (!isMapping(options)) throw new ConfigError(`${path}.options`, "must be a mapping of option names to values");
+  checkKeys(options, `${path}.options`, Object.keys(ENTRY_TUNING));
+  for (const [where, map] of [[`${path}.options`, options], [path, entry]] as const) {
+    for (const [key, spec] of Object.entries(ENTRY_TUNING)) {
+      if (map[key] !== undefined) {
+        (config as unknown as Record<string, unknown>)[spec.field] = tuningValue(spec.kind, map[key], `${where}.${key}`);
+      }
+    }
+  }
+  try {
+    resolveTunnelConfig(config);
+  } catch (error) {
+    throw new ConfigError(path, (error as Error).message);
+  }
+  return config;
+}
+
+/**
+ * Parses and validates a YAML config file's text.
+ *
+ * @param text The YAML text.
+ * @returns The validated config.
+ * @throws {ConfigError} Naming the key path, the value and the fix.
+ */
+export function parseConfigFile(text: string): FileConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError("(file)", `not valid YAML: ${(error as Error).message.split("\n")[0]}`);
+  }
+  if (!isMapping(doc)) throw new ConfigError("(file)", "the file must be a YAML mapping with a protocols list");
+  checkKeys(doc, "", ["version", "log_level", "log_format", "protocols", "tls", "options"]);
+  const { log_level, log_format, protocols, tls, options } = doc;
+  if (log_level !== undefined && !LOG_LEVELS.includes(log_level as LogLevel)) {
+    throw new ConfigError("log_level", `${show(log_level)} is not a level; use one of ${LOG_LEVELS.join(", ")}`);
+  }
+  if (log_format !== undefined && !LOG_FORMATS.includes(log_format as LogFormat)) {
+    throw new ConfigError("log_format", `${show(log_format)} is not a format; use one of ${LOG_FORMATS.join(", ")}`);
+  }
+  if (!Array.isArray(protocols) || protocols.length === 0) {
+    throw new ConfigError("protocols", "must be a list with at least one entry (name, listen, target)");
+  }
+  const tunnels = protocols.map((entry, i) => parseEntry(entry, `protocols[${i}]`)).filter((t) => t !== undefined);
+  if (tunnels.length === 0) throw new ConfigError("protocols", "no entry is enabled; set enabled: true on at least one");
+  const warnings: string[] = [];
+  if (tls !== undefined) {
+    if (!isMapping(tls)) throw new ConfigError("tls", "must be a mapping with cert_file, key_file and ca_file");
+    checkKeys(tls, "tls", ["cert_file", "key_file", "ca_file"]);
+    if (tunnels.every((t) => t.protocol === "tcp")) warnings.push("tls: not used, because every listener is plain tcp");
+  }
+  if (options !== undefined) {
+    if (!isMapping(options)) throw new ConfigError("options", "must be a mapping");
+    checkKeys(options, "options", ["auto_tls", "email", "domains", "staging"]);
+    if (String(options.auto_tls) === "true") {
+      throw new ConfigError("options.auto_tls", "automatic TLS (ACME) is not available in this version; remove the key or set it to false");
+    }
+  }
+  return { logLevel: log_level as LogLevel | undefined, logFormat: log_format as LogFormat | undefined, tunnels, warnings };
+}
