@@ -79,6 +79,10 @@ stop_tree() {
 # ----------------------------------------------------------------- backends
 BACKEND_PIDS=()
 start_backends() {
+  local p
+  for p in "$ECHO_PORT" "$IPERF_PORT"; do
+    if "$LOADGEN" waitport "$p" 1; then log "port $p is in use (another bench run?); set ECHO_PORT/IPERF_PORT"; return 1; fi
+  done
   "$LOADGEN" echo "$ECHO_PORT" 14400 >"$BENCH_TMP/echo.log" 2>&1 &
   BACKEND_PIDS+=($!)
   iperf3 -s -p "$IPERF_PORT" -B 127.0.0.1 >"$BENCH_TMP/iperf3-server.log" 2>&1 &
@@ -100,9 +104,9 @@ engine-deno-server engine-deno-client engine-deno-high-throughput"
 SYSTEMS_KNOWN="$SYSTEMS_DEFAULT engine-bun-server engine-bun-client engine-bun-high-throughput deno-naive bun-naive"
 
 _port_counter=0
-next_port() {
+next_port() { # sets SYS_PORT: a fresh port per start, so a lingering process cannot answer
   _port_counter=$(((_port_counter + 1) % 400))
-  echo $((PORT_BASE + 1 + _port_counter))
+  SYS_PORT=$((PORT_BASE + 1 + _port_counter))
 }
 
 _render() { # template listen target tmpdir splice tune
@@ -146,12 +150,17 @@ start_system() {
   local name="$1" target="$2" cmd
   SYS_PID="" SYS_NAME="$name"
   if [[ "$name" == direct ]]; then SYS_PORT="$target"; return 0; fi
-  SYS_PORT="$(next_port)"
+  for _ in $(seq 1 20); do next_port; "$LOADGEN" waitport "$SYS_PORT" 1 || break; done # skip ports in use
   cmd="$(system_cmd "$name" "$SYS_PORT" "$target")" || return 1
   echo "# $(date +%T) $cmd" >>"$BENCH_TMP/sys-$name/out.log"
   (cd "$REPO_DIR" && exec bash -c "exec $cmd") >>"$BENCH_TMP/sys-$name/out.log" 2>&1 &
   SYS_PID=$!
-  if ! "$LOADGEN" waitport "$SYS_PORT" 20000; then
+  local up=1
+  for _ in $(seq 1 100); do # <= 20 s; give up early if the process exits
+    "$LOADGEN" waitport "$SYS_PORT" 200 && { up=0; break; }
+    kill -0 "$SYS_PID" 2>/dev/null || break
+  done
+  if ((up)); then
     log "$name did not listen on $SYS_PORT; see $BENCH_TMP/sys-$name/out.log"
     stop_tree "$SYS_PID"; SYS_PID=""
     return 1

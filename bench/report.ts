@@ -59,8 +59,10 @@ for (let i = 0; i < Deno.args.length; i++) {
 }
 if (files.length === 0) throw new TypeError("usage: report.ts [--md FILE] [--svg FILE] results.jsonl ...");
 const all: Row[] = [];
-for (const f of files) {
-  for (const line of (await Deno.readTextFile(f)).split("\n")) if (line.trim()) all.push(JSON.parse(line));
+for (const [i, f] of files.entries()) { // reps of a second file become 1001, 1002, ... so that runs merge
+  for (const line of (await Deno.readTextFile(f)).split("\n")) {
+    if (line.trim()) all.push({ ...JSON.parse(line), rep: JSON.parse(line).rep + i * 1000 });
+  }
 }
 const meta: Record<string, unknown> = all.find((r) => r.metric === "meta") ?? {};
 const rows = all.filter((r) => r.metric !== "meta");
@@ -161,7 +163,9 @@ if (effCols.length || rows.some((r) => r.metric === "rate")) {
     `|---|${effCols.map(() => "---:|").join("")}---:|`,
   );
   for (const s of others) {
-    out.push(`| ${s} | ${effCols.map((m) => fmt(efficiency(s, m), 1)).join(" | ")} | ${fmt(efficiency(s, "rate"), 0)} |`);
+    out.push(
+      `| ${s} | ${effCols.map((m) => fmt(efficiency(s, m), 1)).join(" | ")} | ${fmt(efficiency(s, "rate"), 0)} |`,
+    );
   }
   out.push("");
 }

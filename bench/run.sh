@@ -45,7 +45,12 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 for v in REPS SECS RATE_SECS CONC ROUNDTRIPS CONNS GT_RUNS; do
-  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "--${v,,} must be a positive integer: ${!v}" >&2; exit 2; }
+  f="${v,,}"
+  [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || { echo "--${f//_/-} must be a positive integer: ${!v}" >&2; exit 2; }
+done
+for s in $SYSTEMS; do # fail now rather than 20 minutes into the run
+  [[ "$s" == direct ]] || system_cmd "$s" 1 1 >/dev/null || exit 2
+  [[ "$s" != engine-* || -f "$ENGINE_CLI" ]] || { log "$s: $ENGINE_CLI not found (set ENGINE_CLI)"; exit 2; }
 done
 has() { [[ " $METRICS " == *" $1 "* ]]; }
 uses() { [[ " $SYSTEMS " == *" $1"* ]]; } # prefix match: "engine-bun" covers engine-bun-*
@@ -85,14 +90,15 @@ emit() { # system rep metric json
   echo "{\"system\":\"$1\",\"rep\":$2,\"metric\":\"$3\",\"load1\":$(cut -d' ' -f1 /proc/loadavg),${4#\{}" >>"$JSONL"
   log "$1 rep$2 $3 ${4:0:150}"
 }
-ver() { "$@" 2>&1 | head -1 | tr -d '"\\' | cut -c1-80; }
+ver() { "$@" 2>&1 | grep -m1 -oE "$VER_RE" | tr -d '"\\'; }
 emit - 0 meta "{\"date\":\"$(date -Iseconds)\",\"kernel\":\"$(uname -r)\",\"cpus\":$(nproc),\
 \"cpu\":\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //' | tr -d '"\\')\",\
-\"commit\":\"$(git -C "$REPO_DIR" describe --always --dirty 2>/dev/null)\",\"deno\":\"$(ver "$DENO" --version)\",\
-\"bun\":\"$(ver "$BUN" --version)\",\"nginx\":\"$(ver nginx -v)\",\"haproxy\":\"$(ver haproxy -v)\",\
-\"socat\":\"$(ver socat -V | grep -o 'version [0-9.]*' || true)\",\"iperf3\":\"$(ver iperf3 --version)\",\
-\"reps\":$REPS,\"quick\":$QUICK,\"secs\":$SECS,\"rate_secs\":$RATE_SECS,\"conc\":$CONC,\"roundtrips\":$ROUNDTRIPS,\
-\"conns\":$CONNS,\"gt_runs\":$GT_RUNS,\"systems\":\"$SYSTEMS\",\"metrics\":\"$METRICS\"}"
+\"commit\":\"$(git -C "$REPO_DIR" describe --always --dirty 2>/dev/null)\",\"deno\":\"$(VER_RE='deno [0-9.]+' ver "$DENO" --version)\",\
+\"bun\":\"bun $(VER_RE='^[0-9.]+' ver "$BUN" --version)\",\"nginx\":\"$(VER_RE='nginx/[0-9.]+' ver nginx -v)\",\
+\"haproxy\":\"$(VER_RE='HAProxy version [0-9.]+' ver haproxy -v)\",\"socat\":\"$(VER_RE='socat version [0-9.]+' ver socat -V)\",\
+\"iperf3\":\"$(VER_RE='iperf [0-9.]+' ver iperf3 --version)\",\"reps\":$REPS,\"quick\":$QUICK,\"secs\":$SECS,\
+\"rate_secs\":$RATE_SECS,\"conc\":$CONC,\"roundtrips\":$ROUNDTRIPS,\"conns\":$CONNS,\"gt_runs\":$GT_RUNS,\
+\"systems\":\"$SYSTEMS\",\"metrics\":\"$METRICS\"}"
 
 cleanup() {
   stop_system

@@ -52,9 +52,14 @@ function grouped(d: PlotData, top: number): [string[], number] {
   const finite = d.bars.flatMap((b) => b.values.filter(Number.isFinite));
   const ymax = Math.max(1.2, Math.ceil(Math.max(0, ...finite) * 5) / 5);
   const y = (v: number) => top + h - (Math.min(v, ymax) / ymax) * h;
-  out.push(text(PAD, top - 12, "Performance relative to direct (same rep, median; latency inverted: higher is better)"));
+  out.push(
+    text(PAD, top - 12, "Performance relative to direct (same rep, median; latency inverted: higher is better)"),
+  );
   for (let g = 0; g <= ymax + 1e-9; g += ymax > 2.4 ? 0.5 : 0.2) {
-    out.push(line(PAD, y(g), W - 20, y(g), `stroke="#ddd"`), text(PAD - 8, y(g) + 4, g.toFixed(1), `text-anchor="end"`));
+    out.push(
+      line(PAD, y(g), W - 20, y(g), `stroke="#ddd"`),
+      text(PAD - 8, y(g) + 4, g.toFixed(1), `text-anchor="end"`),
+    );
   }
   const gw = (W - 20 - PAD) / Math.max(d.groups.length, 1), bw = (gw * 0.85) / Math.max(d.bars.length, 1);
   d.groups.forEach((g, gi) => {
@@ -62,7 +67,16 @@ function grouped(d: PlotData, top: number): [string[], number] {
     d.bars.forEach((b, bi) => {
       const v = b.values[gi];
       if (!Number.isFinite(v)) return;
-      out.push(rect(x0 + bi * bw, y(v), bw - 1, top + h - y(v), COLORS[bi % COLORS.length], `${b.label} ${g}: ${v.toFixed(2)}`));
+      out.push(
+        rect(
+          x0 + bi * bw,
+          y(v),
+          bw - 1,
+          top + h - y(v),
+          COLORS[bi % COLORS.length],
+          `${b.label} ${g}: ${v.toFixed(2)}`,
+        ),
+      );
     });
     out.push(text(PAD + gi * gw + gw / 2, top + h + 16, g, `text-anchor="middle"`));
   });

@@ -42,17 +42,49 @@ export interface ForwardOptions {
 /** Checks for idleness four times per timeout: a pair is closed between 1x and 1.25x the timeout. */
 const IDLE_CHECKS_PER_TIMEOUT = 4;
 
-function watchIdle(counters: ForwardCounters, idleTimeoutMs: number, onIdle: () => void): () => void {
-  if (!(idleTimeoutMs > 0)) return () => {};
-  let last = -1;
-  let quietChecks = 0;
-  const timer = setInterval(() => {
-    const total = counters.aToB + counters.bToA;
-    quietChecks = total === last ? quietChecks + 1 : 0;
-    last = total;
-    if (quietChecks >= IDLE_CHECKS_PER_TIMEOUT) onIdle();
-  }, Math.max(1, Math.floor(idleTimeoutMs / IDLE_CHECKS_PER_TIMEOUT)));
-  return () => clearInterval(timer);
+/** One forward() call's stop logic; an EventListener object, so no closure is kept per pair. */
+class ForwardRun implements EventListenerObject {
+  readonly a: Conn;
+  readonly b: Conn;
+  readonly counters: ForwardCounters;
+  end: ForwardEnd = "eof";
+  #timer?: ReturnType<typeof setInterval>;
+  #lastTotal = -1;
+  #quietChecks = 0;
+
+  constructor(a: Conn, b: Conn, counters: ForwardCounters, idleTimeoutMs: number) {
+    this.a = a;
+    this.b = b;
+    this.counters = counters;
+    if (idleTimeoutMs > 0) {
+      const period = Math.max(1, Math.floor(idleTimeoutMs / IDLE_CHECKS_PER_TIMEOUT));
+      this.#timer = setInterval(() => this.#checkIdle(), period);
+    }
+  }
+
+  #checkIdle(): void {
+    const total = this.counters.aToB + this.counters.bToA;
+    this.#quietChecks = total === this.#lastTotal ? this.#quietChecks + 1 : 0;
+    this.#lastTotal = total;
+    if (this.#quietChecks >= IDLE_CHECKS_PER_TIMEOUT) this.stop("idle-timeout");
+  }
+
+  /** Called when the signal aborts. */
+  handleEvent(): void {
+    this.stop("aborted");
+  }
+
+  stop(why: ForwardEnd): void {
+    if (this.end === "eof") this.end = why;
+    this.a.close();
+    this.b.close();
+  }
+
+  dispose(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.a.close();
+    this.b.close();
+  }
 }
 
 /**
@@ -84,26 +116,12 @@ export async function forward(a: Conn, b: Conn, options: ForwardOptions = {}): P
     counters = { aToB: 0, bToA: 0, pauses: 0 },
   } = options;
   const started = performance.now();
-  let end: ForwardEnd = "eof";
-  const stopAll = (why: ForwardEnd) => {
-    if (end === "eof") end = why;
-    a.close();
-    b.close();
-  };
-  const onAbort = () => stopAll("aborted");
-  signal?.addEventListener("abort", onAbort, { once: true });
-  const stopWatching = watchIdle(counters, idleTimeoutMs, () => stopAll("idle-timeout"));
-  const pumpOptions: PumpOptions = {
-    signal: signal ?? new AbortController().signal,
-    counters,
-    bufferSize,
-    highWatermark,
-    lowWatermark,
-    reuseBuffers,
-  };
+  const run = new ForwardRun(a, b, counters, idleTimeoutMs);
+  signal?.addEventListener("abort", run, { once: true });
+  const pumpOptions: PumpOptions = { counters, bufferSize, highWatermark, lowWatermark, reuseBuffers };
   let path = streamPipe.name;
   try {
-    if (signal?.aborted) stopAll("aborted");
+    if (signal?.aborted) run.stop("aborted");
     else {
       let handled = false;
       for (const fastPath of fastPaths) {
@@ -118,13 +136,12 @@ export async function forward(a: Conn, b: Conn, options: ForwardOptions = {}): P
     }
   } catch (error) {
     // After we stopped the pair ourselves, errors from the closed sides are expected.
-    if (end === "eof" && !(error instanceof NetError && error.code === "ECLOSED")) throw error;
+    if (run.end === "eof" && !(error instanceof NetError && error.code === "ECLOSED")) throw error;
   } finally {
-    signal?.removeEventListener("abort", onAbort);
-    stopWatching();
-    a.close();
-    b.close();
+    signal?.removeEventListener("abort", run);
+    run.dispose();
   }
+  const end = run.end;
   return { ...counters, path, end, durationMs: performance.now() - started };
 }
 

@@ -11,18 +11,27 @@
 import { nativeIO, type PullIO } from "../protocols/_native_io.ts";
 import type { Conn } from "../protocols/types.ts";
 import { sharedBufferPool } from "./buffer_pool.ts";
-import type { FastPath, FastPathResult, ForwardCounters, PumpOptions } from "./types.ts";
+import type { FastPath, FastPathResult, PumpOptions } from "./types.ts";
 
 /** Size of the read buffer an idle direction holds (and the read size below which a large buffer is given back). */
 export const SMALL_READ_BYTES = 512;
 
+/** Shared by the two directions of a pair: the first failure closes both sides. */
+interface PairState {
+  readonly a: Conn;
+  readonly b: Conn;
+  failure?: { error: unknown };
+}
+
 async function pumpDirection(
   from: PullIO,
   to: PullIO,
-  count: (counters: ForwardCounters, n: number) => void,
+  aToB: boolean,
   options: PumpOptions,
+  state: PairState,
 ): Promise<void> {
   const pool = options.reuseBuffers ? sharedBufferPool(options.bufferSize) : undefined;
+  const counters = options.counters;
   const small = new Uint8Array(SMALL_READ_BYTES);
   let big: Uint8Array | undefined;
   let buffer: Uint8Array = small;
@@ -32,10 +41,11 @@ async function pumpDirection(
       if (n === null) break;
       let written = await to.write(n === buffer.byteLength ? buffer : buffer.subarray(0, n));
       if (written < n) {
-        options.counters.pauses++; // the kernel's send buffer was full: we wait for it to drain
+        counters.pauses++; // the kernel's send buffer was full: we wait for it to drain
         while (written < n) written += await to.write(buffer.subarray(written, n));
       }
-      count(options.counters, n);
+      if (aToB) counters.aToB += n;
+      else counters.bToA += n;
       if (buffer === small) {
         if (n === SMALL_READ_BYTES) buffer = big ??= pool?.get() ?? new Uint8Array(options.bufferSize);
       } else if (n <= SMALL_READ_BYTES && pool && big) {
@@ -44,14 +54,19 @@ async function pumpDirection(
         buffer = small;
       }
     }
+    await to.closeWrite();
+  } catch (error) {
+    // A failure in one direction ends the pair: closing both sides unblocks the other direction.
+    state.failure ??= { error };
+    state.a.close();
+    state.b.close();
   } finally {
     if (big) pool?.put(big);
   }
-  await to.closeWrite();
 }
 
-const countAToB = (c: ForwardCounters, n: number) => void (c.aToB += n);
-const countBToA = (c: ForwardCounters, n: number) => void (c.bToA += n);
+const HANDLED: FastPathResult = { handled: true, path: "pull-pump" };
+const DECLINED: FastPathResult = { handled: false, reason: "a side does not offer pull I/O" };
 
 /** The read/write-loop fast path; handles pairs where both sides offer pull I/O. */
 export const pullPump: FastPath = {
@@ -59,21 +74,10 @@ export const pullPump: FastPath = {
   async tryForward(a: Conn, b: Conn, options: PumpOptions): Promise<FastPathResult> {
     const ioA = nativeIO(a);
     const ioB = nativeIO(b);
-    if (ioA?.kind !== "pull" || ioB?.kind !== "pull") {
-      return { handled: false, reason: "a side does not offer pull I/O" };
-    }
-    // A failure in one direction ends the pair: closing both sides unblocks the other direction.
-    let firstError: { error: unknown } | undefined;
-    const fail = (error: unknown) => {
-      firstError ??= { error };
-      a.close();
-      b.close();
-    };
-    await Promise.all([
-      pumpDirection(ioA, ioB, countAToB, options).catch(fail),
-      pumpDirection(ioB, ioA, countBToA, options).catch(fail),
-    ]);
-    if (firstError) throw firstError.error;
-    return { handled: true, path: "pull-pump" };
+    if (ioA?.kind !== "pull" || ioB?.kind !== "pull") return DECLINED;
+    const state: PairState = { a, b };
+    await Promise.all([pumpDirection(ioA, ioB, true, options, state), pumpDirection(ioB, ioA, false, options, state)]);
+    if (state.failure) throw state.failure.error;
+    return HANDLED;
   },
 };

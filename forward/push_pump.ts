@@ -2,106 +2,167 @@
  * The native pump for push-style conns (Bun TCP): socket `data`/`drain` callbacks with
  * pause/resume. A chunk the receiving socket cannot take at once is queued; once the queue holds
  * `highWatermark` bytes the sending side is paused, and it resumes when the queue drains below
- * `lowWatermark`. No byte enters a web stream.
+ * `lowWatermark`. No byte enters a web stream. Per pair: one {@linkcode PushPair} and two
+ * {@linkcode Direction}s, with prototype methods (no closures), so idle connections stay small.
  * @module
  */
 import { nativeIO, type PushIO, type PushSink } from "../protocols/_native_io.ts";
 import { NetError } from "../protocols/errors.ts";
 import type { Conn } from "../protocols/types.ts";
-import type { FastPath, FastPathResult, ForwardCounters, PumpOptions } from "./types.ts";
+import type { FastPath, FastPathResult, PumpOptions } from "./types.ts";
 
-/** One direction: bytes read from `from` are written to `to`. */
-class Direction {
+/**
+ * One direction: bytes read from `from` are written to `to`. It is also the sink of the `from`
+ * socket: that socket's data and end feed this direction, its drain feeds the other direction.
+ */
+class Direction implements PushSink {
   readonly from: PushIO;
   readonly to: PushIO;
-  readonly #count: (counters: ForwardCounters, n: number) => void;
-  readonly #options: PumpOptions;
-  readonly #onDone: () => void;
-  #queue: Uint8Array[] = [];
-  #queued = 0;
-  #paused = false;
-  #eof = false;
+  readonly pair: PushPair;
+  readonly aToB: boolean;
+  other!: Direction;
+  queue: Uint8Array[] | undefined;
+  queued = 0;
+  paused = false;
+  eof = false;
   done = false;
 
-  constructor(
-    from: PushIO,
-    to: PushIO,
-    count: (counters: ForwardCounters, n: number) => void,
-    options: PumpOptions,
-    onDone: () => void,
-  ) {
+  constructor(pair: PushPair, from: PushIO, to: PushIO, aToB: boolean) {
+    this.pair = pair;
     this.from = from;
     this.to = to;
-    this.#count = count;
-    this.#options = options;
-    this.#onDone = onDone;
+    this.aToB = aToB;
+  }
+
+  count(n: number): void {
+    if (this.aToB) this.pair.options.counters.aToB += n;
+    else this.pair.options.counters.bToA += n;
   }
 
   /** Bytes arrived from `from`. */
   data(chunk: Uint8Array): void {
     if (this.done) return;
-    if (this.#queued === 0) {
+    if (this.queued === 0) {
       const n = this.to.write(chunk);
-      if (n < 0) return this.#writeFailed();
-      if (n > 0) this.#count(this.#options.counters, n);
+      if (n < 0) return this.writeFailed();
+      if (n > 0) this.count(n);
       if (n === chunk.byteLength) return;
       chunk = chunk.subarray(n);
     }
-    this.#queue.push(chunk.slice()); // the runtime may reuse `chunk` after this call
-    this.#queued += chunk.byteLength;
-    if (!this.#paused && this.#queued >= this.#options.highWatermark) {
-      this.#paused = true;
-      this.#options.counters.pauses++;
+    (this.queue ??= []).push(chunk.slice()); // the runtime may reuse `chunk` after this call
+    this.queued += chunk.byteLength;
+    const options = this.pair.options;
+    if (!this.paused && this.queued >= options.highWatermark) {
+      this.paused = true;
+      options.counters.pauses++;
       this.from.pause();
     }
   }
 
-  /** `to` can take more bytes. */
+  /** The `from` socket can take more bytes: that is the other direction's `to`. */
   drain(): void {
+    this.other.flush();
+  }
+
+  /** `to` can take more bytes. */
+  flush(): void {
     if (this.done) return;
-    while (this.#queue.length > 0) {
-      const head = this.#queue[0];
+    const queue = this.queue;
+    while (queue && queue.length > 0) {
+      const head = queue[0];
       const n = this.to.write(head);
-      if (n < 0) return this.#writeFailed();
+      if (n < 0) return this.writeFailed();
       if (n > 0) {
-        this.#count(this.#options.counters, n);
-        this.#queued -= n;
+        this.count(n);
+        this.queued -= n;
       }
       if (n < head.byteLength) {
-        this.#queue[0] = head.subarray(n);
+        queue[0] = head.subarray(n);
         break;
       }
-      this.#queue.shift();
+      queue.shift();
     }
-    if (this.#paused && this.#queued <= this.#options.lowWatermark) {
-      this.#paused = false;
+    if (this.paused && this.queued <= this.pair.options.lowWatermark) {
+      this.paused = false;
       this.from.resume();
     }
-    if (this.#queued === 0 && this.#eof) this.#finish();
+    if (this.queued === 0) {
+      this.queue = undefined;
+      if (this.eof) this.finish();
+    }
   }
 
   /** `from` reached end of stream. */
-  eof(): void {
-    if (this.done || this.#eof) return;
-    this.#eof = true;
-    if (this.#queued === 0) this.#finish();
+  end(): void {
+    if (this.done || this.eof) return;
+    this.eof = true;
+    if (this.queued === 0) this.finish();
   }
 
-  #finish(): void {
+  finish(): void {
     this.done = true;
     this.to.end();
-    this.#onDone();
+    this.pair.check();
   }
 
   /** `to` is closed: the rest of this direction cannot be delivered. */
-  #writeFailed(): void {
+  writeFailed(): void {
     this.done = true;
-    this.#onDone();
+    this.queue = undefined;
+    this.pair.check();
+  }
+
+  /** The `from` socket closed. */
+  close(error?: unknown): void {
+    if (error instanceof NetError && error.code !== "ECLOSED") return this.pair.settle(error);
+    // A clean close: this side sends nothing more, and takes nothing more.
+    this.end();
+    this.other.done = true;
+    this.other.queue = undefined;
+    this.pair.check();
   }
 }
 
-const countAToB = (c: ForwardCounters, n: number) => void (c.aToB += n);
-const countBToA = (c: ForwardCounters, n: number) => void (c.bToA += n);
+const HANDLED: FastPathResult = { handled: true, path: "push-pump" };
+const DECLINED: FastPathResult = { handled: false, reason: "a side does not offer push I/O" };
+
+/** The state of one forwarded pair. */
+class PushPair {
+  readonly a: Conn;
+  readonly b: Conn;
+  readonly options: PumpOptions;
+  readonly aToB: Direction;
+  readonly bToA: Direction;
+  readonly result = Promise.withResolvers<FastPathResult>();
+  settled = false;
+
+  constructor(a: Conn, b: Conn, ioA: PushIO, ioB: PushIO, options: PumpOptions) {
+    this.a = a;
+    this.b = b;
+    this.options = options;
+    this.aToB = new Direction(this, ioA, ioB, true);
+    this.bToA = new Direction(this, ioB, ioA, false);
+    this.aToB.other = this.bToA;
+    this.bToA.other = this.aToB;
+    ioA.attach(this.aToB);
+    ioB.attach(this.bToA);
+    ioA.resume();
+    ioB.resume();
+  }
+
+  check(): void {
+    if (this.aToB.done && this.bToA.done) this.settle();
+  }
+
+  settle(error?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (error === undefined) return this.result.resolve(HANDLED);
+    this.a.close();
+    this.b.close();
+    this.result.reject(error);
+  }
+}
 
 /** The callback fast path; handles pairs where both sides offer push I/O. */
 export const pushPump: FastPath = {
@@ -109,42 +170,7 @@ export const pushPump: FastPath = {
   tryForward(a: Conn, b: Conn, options: PumpOptions): Promise<FastPathResult> {
     const ioA = nativeIO(a);
     const ioB = nativeIO(b);
-    if (ioA?.kind !== "push" || ioB?.kind !== "push") {
-      return Promise.resolve({ handled: false, reason: "a side does not offer push I/O" });
-    }
-    const { promise, resolve, reject } = Promise.withResolvers<FastPathResult>();
-    let settled = false;
-    const settle = (error?: unknown) => {
-      if (settled) return;
-      settled = true;
-      if (error === undefined) resolve({ handled: true, path: "push-pump" });
-      else {
-        a.close();
-        b.close();
-        reject(error);
-      }
-    };
-    const checkDone = () => {
-      if (aToB.done && bToA.done) settle();
-    };
-    const aToB = new Direction(ioA, ioB, countAToB, options, checkDone);
-    const bToA = new Direction(ioB, ioA, countBToA, options, checkDone);
-    const sinkFor = (reading: Direction, writing: Direction): PushSink => ({
-      data: (chunk) => reading.data(chunk),
-      drain: () => writing.drain(),
-      end: () => reading.eof(),
-      close(error) {
-        if (error instanceof NetError && error.code !== "ECLOSED") return settle(error);
-        // A clean close: this side sends nothing more, and takes nothing more.
-        reading.eof();
-        writing.done = true;
-        checkDone();
-      },
-    });
-    ioA.attach(sinkFor(aToB, bToA));
-    ioB.attach(sinkFor(bToA, aToB));
-    ioA.resume();
-    ioB.resume();
-    return promise;
+    if (ioA?.kind !== "push" || ioB?.kind !== "push") return Promise.resolve(DECLINED);
+    return new PushPair(a, b, ioA, ioB, options).result.promise;
   },
 };

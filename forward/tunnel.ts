@@ -76,6 +76,17 @@ export interface TunnelOptions {
   observer?: TunnelObserver;
 }
 
+/** One open connection: its id and live counters (it is the ForwardCounters object itself). */
+class ActiveConnection implements ForwardCounters {
+  readonly id: number;
+  aToB = 0;
+  bToA = 0;
+  pauses = 0;
+  constructor(id: number) {
+    this.id = id;
+  }
+}
+
 /** Accept errors back off from 5 ms, doubling up to 1 s (Go's `http.Server`). */
 const ACCEPT_BACKOFF_MIN_MS = 5;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
@@ -111,8 +122,8 @@ export class Tunnel {
   #acceptLoop?: Promise<void>;
   #startedAt = 0;
   #nextId = 1;
-  #active = new Map<number, ForwardCounters>();
-  #tasks = new Set<Promise<void>>();
+  #active = new Set<ActiveConnection>();
+  #idle?: PromiseWithResolvers<void>;
   #force = new AbortController();
   #stopping = false;
   #closedTotals = { bytesSent: 0, bytesReceived: 0, pauses: 0 };
@@ -194,65 +205,76 @@ export class Tunnel {
       safely(this.#observer.onReject, incoming.remoteAddr, `maxConnections (${maxConnections}) reached`);
       return;
     }
-    const id = this.#nextId++;
-    const counters: ForwardCounters = { aToB: 0, bToA: 0, pauses: 0 };
-    this.#active.set(id, counters);
+    const connection = new ActiveConnection(this.#nextId++);
+    this.#active.add(connection);
     this.#counts.connections++;
-    const task = this.#handle(id, incoming, counters).finally(() => {
-      this.#active.delete(id);
-      this.#closedTotals.bytesReceived += counters.aToB;
-      this.#closedTotals.bytesSent += counters.bToA;
-      this.#closedTotals.pauses += counters.pauses;
-      this.#tasks.delete(task);
-    });
-    this.#tasks.add(task);
+    void this.#forwardOne(connection, incoming);
   }
 
-  async #handle(id: number, incoming: Incoming, counters: ForwardCounters): Promise<void> {
-    const { remoteAddr } = incoming;
-    const accepted = performance.now();
+  #fail(connection: ActiveConnection, remoteAddr: NetAddr, phase: ConnectionEnd["phase"], error: unknown): void {
+    this.#counts.errors++;
+    safely(this.#observer.onConnectionEnd, { id: connection.id, remoteAddr, error, phase });
+  }
+
+  #finish(connection: ActiveConnection): void {
+    this.#active.delete(connection);
+    this.#closedTotals.bytesReceived += connection.aToB;
+    this.#closedTotals.bytesSent += connection.bToA;
+    this.#closedTotals.pauses += connection.pauses;
+    if (this.#active.size === 0) this.#idle?.resolve();
+  }
+
+  /** Handshake, dial and forward one connection. One async frame per connection: it is held for the connection's life. */
+  async #forwardOne(connection: ActiveConnection, accepted: Incoming): Promise<void> {
+    const { id } = connection;
+    const remoteAddr = accepted.remoteAddr;
+    const acceptedAt = performance.now();
     safely(this.#observer.onAccept, id, remoteAddr);
     const force = this.#force.signal;
-    const fail = (phase: ConnectionEnd["phase"], error: unknown) => {
-      this.#counts.errors++;
-      safely(this.#observer.onConnectionEnd, { id, remoteAddr, error, phase });
-    };
     let client: Conn;
     try {
-      const signal = AbortSignal.any([force, AbortSignal.timeout(this.config.acceptTimeoutMs)]);
-      client = await incoming.handshake({ signal });
+      client = await accepted.handshake({ signal: force, timeoutMs: this.config.acceptTimeoutMs });
     } catch (error) {
-      incoming.reject();
-      if (!force.aborted) fail("handshake", error);
+      accepted.reject();
+      this.#finish(connection);
+      if (!force.aborted) this.#fail(connection, remoteAddr, "handshake", error);
       return;
     }
     let upstream: Conn;
     try {
+      // Bounded by dialTimeoutMs; a forced stop closes the late conn below instead of listening on `force`.
       upstream = await this.#targetProtocol.dial(this.#target, {
-        signal: force,
         timeoutMs: this.config.dialTimeoutMs,
         noDelay: this.config.tcpNoDelay,
         keepAlive: this.config.tcpKeepAlive,
       });
     } catch (error) {
       client.close();
-      if (!force.aborted) fail("dial", error);
+      this.#finish(connection);
+      if (!force.aborted) this.#fail(connection, remoteAddr, "dial", error);
       return;
     }
-    safely(this.#observer.onUpstream, id, performance.now() - accepted);
+    if (force.aborted) {
+      client.close();
+      upstream.close();
+      return this.#finish(connection);
+    }
+    safely(this.#observer.onUpstream, id, performance.now() - acceptedAt);
     try {
       const stats = await forward(client, upstream, {
         signal: force,
-        counters,
+        counters: connection,
         idleTimeoutMs: this.config.connectionTimeoutMs,
         bufferSize: this.config.bufferSize,
         highWatermark: this.config.backpressureHighWatermark,
         lowWatermark: this.config.backpressureLowWatermark,
         reuseBuffers: this.config.writeBufferPool,
       });
+      this.#finish(connection);
       safely(this.#observer.onConnectionEnd, { id, remoteAddr, stats });
     } catch (error) {
-      fail("forward", error);
+      this.#finish(connection);
+      this.#fail(connection, remoteAddr, "forward", error);
     }
   }
 
@@ -266,23 +288,32 @@ export class Tunnel {
       this.#listener?.close();
     }
     await this.#acceptLoop;
-    if (this.#tasks.size > 0 && !this.#force.signal.aborted) {
-      const deadline = AbortSignal.timeout(this.config.drainTimeoutMs);
-      const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
-      const onAbort = () => this.#force.abort(new NetError("ECLOSED", "Cannot continue: the tunnel is stopping", { op: "close", protocol: this.config.protocol }));
-      if (signal.aborted) onAbort();
-      signal.addEventListener("abort", onAbort, { once: true });
+    if (this.#active.size > 0) {
+      const drained = this.#idle ??= Promise.withResolvers<void>();
+      const timer = setTimeout(() => this.#forceClose("the drain timeout passed"), this.config.drainTimeoutMs);
+      const onAbort = () => this.#forceClose("stop() was aborted");
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      if (options.signal?.aborted) onAbort();
       try {
-        while (this.#tasks.size > 0) await Promise.all([...this.#tasks]);
+        await drained.promise;
       } finally {
-        signal.removeEventListener("abort", onAbort);
+        clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
       }
     }
-    while (this.#tasks.size > 0) await Promise.all([...this.#tasks]);
     if (this.#listener && !this.#stopped) {
       this.#stopped = true;
       safely(this.#observer.onStop);
     }
+  }
+
+  #forceClose(why: string): void {
+    if (this.#force.signal.aborted) return;
+    const reason = new NetError("ECLOSED", `Cannot continue: the tunnel is stopping (${why})`, {
+      op: "close",
+      protocol: this.config.protocol,
+    });
+    this.#force.abort(reason);
   }
 
   #stopped = false;
@@ -291,7 +322,7 @@ export class Tunnel {
   close(): void {
     this.#stopping = true;
     this.#listener?.close();
-    this.#force.abort(new ServerClosedError("Cannot continue: the tunnel was closed"));
+    if (!this.#force.signal.aborted) this.#force.abort(new ServerClosedError("Cannot continue: the tunnel was closed"));
   }
 
   /** A snapshot of the counters. */
@@ -299,7 +330,7 @@ export class Tunnel {
     let liveReceived = 0;
     let liveSent = 0;
     let livePauses = 0;
-    for (const c of this.#active.values()) {
+    for (const c of this.#active) {
       liveReceived += c.aToB;
       liveSent += c.bToA;
       livePauses += c.pauses;
@@ -323,7 +354,7 @@ export class Tunnel {
     let liveReceived = 0;
     let liveSent = 0;
     let livePauses = 0;
-    for (const c of this.#active.values()) {
+    for (const c of this.#active) {
       liveReceived += c.aToB;
       liveSent += c.bToA;
       livePauses += c.pauses;

@@ -29,8 +29,6 @@ export interface ForwardStats extends Readonly<ForwardCounters> {
 
 /** Tuning a fast path receives. Defaults are applied by {@linkcode forward}. */
 export interface PumpOptions {
-  /** Ends the pair when aborted. */
-  readonly signal: AbortSignal;
   /** Live counters to update. */
   readonly counters: ForwardCounters;
   /** Largest read per direction, in bytes. */

@@ -6,6 +6,7 @@
 import process from "node:process";
 import { closeIfLate, isCancellation, isTimeoutReason } from "./_abort.ts";
 import { NATIVE_IO, type PushIO, type PushSink, SOCKET_FD } from "./_native_io.ts";
+import { ReadyIncoming } from "./_ready_incoming.ts";
 import { pushStreams } from "./_streams.ts";
 import { formatAddr, netAddr } from "./address.ts";
 import { NET_ERROR_TEXT, NetError, type NetErrorCode, type NetErrorOptions } from "./errors.ts";
@@ -101,47 +102,73 @@ function mapError(error: unknown, options: NetErrorOptions, target: string): Net
 
 const IGNORE_SINK: PushSink = { data() {}, drain() {}, end() {}, close() {} };
 
-class BunTcpConn implements TcpConn {
-  readonly localAddr: NetAddr;
-  readonly remoteAddr: NetAddr;
-  readonly closed: Promise<void>;
-  readonly [NATIVE_IO]: PushIO;
+/**
+ * A Bun TCP conn. It is its own {@linkcode PushIO} (prototype methods, no per-conn closures) and
+ * creates streams, addresses and the `closed` promise only when asked.
+ */
+class BunTcpConn implements TcpConn, PushIO {
+  readonly kind = "push" as const;
   #socket: BunSocket;
   sink: PushSink = IGNORE_SINK;
   isClosed = false;
   #writeClosed = false;
-  #resolveClosed: () => void;
+  #closed?: PromiseWithResolvers<void>;
+  #localAddr?: NetAddr;
+  #remoteAddr?: NetAddr;
   #streams?: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };
 
   constructor(socket: BunSocket) {
     this.#socket = socket;
     socket.data = this;
     socket.pause();
-    this.localAddr = netAddr(socket.localAddress, socket.localPort);
-    this.remoteAddr = netAddr(socket.remoteAddress, socket.remotePort);
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.closed = promise;
-    this.#resolveClosed = resolve;
-    this[NATIVE_IO] = {
-      kind: "push",
-      attach: (sink) => {
-        this.sink = sink;
-      },
-      pause: () => socket.pause(),
-      resume: () => {
-        if (!this.isClosed) socket.resume();
-      },
-      write: (data) => this.isClosed ? -1 : socket.write(data),
-      end: () => void this.closeWrite(),
-    };
+  }
+
+  get [NATIVE_IO](): PushIO {
+    return this;
   }
 
   get [SOCKET_FD](): number {
     return this.#socket.fd;
   }
 
+  get localAddr(): NetAddr {
+    return this.#localAddr ??= netAddr(this.#socket.localAddress, this.#socket.localPort);
+  }
+
+  get remoteAddr(): NetAddr {
+    return this.#remoteAddr ??= netAddr(this.#socket.remoteAddress, this.#socket.remotePort);
+  }
+
+  get closed(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = Promise.withResolvers<void>();
+      if (this.isClosed) this.#closed.resolve();
+    }
+    return this.#closed.promise;
+  }
+
+  attach(sink: PushSink): void {
+    this.sink = sink;
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    if (!this.isClosed) this.#socket.resume();
+  }
+
+  write(data: Uint8Array): number {
+    return this.isClosed ? -1 : this.#socket.write(data);
+  }
+
+  end(): void {
+    void this.closeWrite();
+  }
+
   #getStreams() {
-    return this.#streams ??= pushStreams(this[NATIVE_IO], () => this.close(), () => this.closedError("write"));
+    return this.#streams ??= pushStreams(this, () => this.close(), () => this.closedError("write"));
   }
 
   get readable(): ReadableStream<Uint8Array> {
@@ -175,7 +202,7 @@ class BunTcpConn implements TcpConn {
   markClosed(error?: unknown): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.#resolveClosed();
+    this.#closed?.resolve();
     const sink = this.sink;
     this.sink = IGNORE_SINK;
     sink.close(error);
@@ -264,7 +291,7 @@ class BunTcpListener implements Listener<TcpConn> {
       const conn = this.#pending.shift();
       if (conn) {
         if (conn.isClosed) continue;
-        yield { remoteAddr: conn.remoteAddr, handshake: () => Promise.resolve(conn), reject: () => conn.close() };
+        yield new ReadyIncoming<TcpConn>(conn);
         continue;
       }
       if (this.#isClosed) return;
@@ -305,7 +332,7 @@ export function createBunRuntime(): Runtime {
           allowHalfOpen: true,
           socket: CLIENT_HANDLERS,
         }).then((socket) => socket.data ?? new BunTcpConn(socket));
-        const conn = await closeIfLate(pending, options.signal);
+        const conn = await closeIfLate(pending, { signal: options.signal, timeoutMs: options.timeoutMs });
         applySocketOptions(conn, options);
         return conn;
       } catch (error) {

@@ -4,6 +4,7 @@
  */
 import { closeIfLate, isCancellation, isTimeoutReason } from "./_abort.ts";
 import { NATIVE_IO, type PullIO } from "./_native_io.ts";
+import { ReadyIncoming } from "./_ready_incoming.ts";
 import { pullReadable, pullWritable } from "./_streams.ts";
 import { formatAddr, netAddr } from "./address.ts";
 import { NET_ERROR_TEXT, NetError, type NetErrorCode, type NetErrorOptions } from "./errors.ts";
@@ -42,57 +43,74 @@ function toNetAddr(addr: Deno.Addr): NetAddr {
     : netAddr("", 0);
 }
 
-class DenoTcpConn implements TcpConn {
-  readonly localAddr: NetAddr;
-  readonly remoteAddr: NetAddr;
-  readonly closed: Promise<void>;
-  readonly [NATIVE_IO]: PullIO;
+/**
+ * A Deno TCP conn. It is its own {@linkcode PullIO} (prototype methods, no per-conn closures) and
+ * creates streams, addresses and the `closed` promise only when asked: thousands of idle
+ * connections each carry as little as possible.
+ */
+class DenoTcpConn implements TcpConn, PullIO {
+  readonly kind = "pull" as const;
   #conn: Deno.TcpConn;
   #isClosed = false;
   #writeClosed = false;
-  #resolveClosed: () => void;
+  #closed?: PromiseWithResolvers<void>;
+  #localAddr?: NetAddr;
+  #remoteAddr?: NetAddr;
   #readable?: ReadableStream<Uint8Array>;
   #writable?: WritableStream<Uint8Array>;
 
   constructor(conn: Deno.TcpConn) {
     this.#conn = conn;
-    this.localAddr = toNetAddr(conn.localAddr);
-    this.remoteAddr = toNetAddr(conn.remoteAddr);
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.closed = promise;
-    this.#resolveClosed = resolve;
-    const fail = (error: unknown, op: "read" | "write") =>
-      this.#isClosed && op === "read"
-        ? null
-        : mapError(error, { op, protocol: "tcp", remoteAddr: this.remoteAddr }, formatAddr(this.remoteAddr));
-    this[NATIVE_IO] = {
-      kind: "pull",
-      read: async (buffer) => {
-        try {
-          return await conn.read(buffer);
-        } catch (error) {
-          const mapped = fail(error, "read");
-          if (mapped === null) return null;
-          throw mapped;
-        }
-      },
-      write: async (data) => {
-        try {
-          return await conn.write(data);
-        } catch (error) {
-          throw fail(error, "write");
-        }
-      },
-      closeWrite: () => this.closeWrite(),
-    };
+  }
+
+  get [NATIVE_IO](): PullIO {
+    return this;
+  }
+
+  get localAddr(): NetAddr {
+    return this.#localAddr ??= toNetAddr(this.#conn.localAddr);
+  }
+
+  get remoteAddr(): NetAddr {
+    return this.#remoteAddr ??= toNetAddr(this.#conn.remoteAddr);
+  }
+
+  get closed(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = Promise.withResolvers<void>();
+      if (this.#isClosed) this.#closed.resolve();
+    }
+    return this.#closed.promise;
+  }
+
+  #fail(error: unknown, op: "read" | "write"): NetError {
+    const remoteAddr = this.remoteAddr;
+    return mapError(error, { op, protocol: "tcp", remoteAddr }, formatAddr(remoteAddr));
+  }
+
+  async read(buffer: Uint8Array): Promise<number | null> {
+    try {
+      return await this.#conn.read(buffer);
+    } catch (error) {
+      if (this.#isClosed) return null; // we closed it: a pending read just ends
+      throw this.#fail(error, "read");
+    }
+  }
+
+  async write(data: Uint8Array): Promise<number> {
+    try {
+      return await this.#conn.write(data);
+    } catch (error) {
+      throw this.#fail(error, "write");
+    }
   }
 
   get readable(): ReadableStream<Uint8Array> {
-    return this.#readable ??= pullReadable(this[NATIVE_IO], () => this.close());
+    return this.#readable ??= pullReadable(this, () => this.close());
   }
 
   get writable(): WritableStream<Uint8Array> {
-    return this.#writable ??= pullWritable(this[NATIVE_IO]);
+    return this.#writable ??= pullWritable(this);
   }
 
   closeWrite(): Promise<void> {
@@ -107,7 +125,7 @@ class DenoTcpConn implements TcpConn {
     try {
       this.#conn.close();
     } catch { /* already closed by the runtime */ }
-    this.#resolveClosed();
+    this.#closed?.resolve();
   }
 
   setNoDelay(enabled: boolean): void {
@@ -154,11 +172,7 @@ class DenoTcpListener implements Listener<TcpConn> {
       }
       const conn = new DenoTcpConn(raw);
       applySocketOptions(conn, this.#options);
-      yield {
-        remoteAddr: conn.remoteAddr,
-        handshake: () => Promise.resolve(conn),
-        reject: () => conn.close(),
-      };
+      yield new ReadyIncoming<TcpConn>(conn);
     }
   }
 
@@ -187,7 +201,7 @@ export function createDenoRuntime(): Runtime {
       try {
         const raw = await closeIfLate(
           Deno.connect({ hostname: options.hostname, port: options.port, transport: "tcp" }),
-          options.signal,
+          { signal: options.signal, timeoutMs: options.timeoutMs },
         );
         const conn = new DenoTcpConn(raw);
         applySocketOptions(conn, options);

@@ -12,6 +12,8 @@ export interface TcpConnectOptions extends SocketOptions {
   port: number;
   /** Cancels the connect. */
   signal?: AbortSignal;
+  /** Fails the connect with ETIMEDOUT after this many milliseconds. */
+  timeoutMs?: number;
 }
 
 /** Options for {@linkcode Runtime.listenTcp}. */

@@ -56,15 +56,13 @@ export class TcpProtocol implements Protocol {
    */
   async dial(addr: DialAddr, options: DialOptions = {}): Promise<TcpConn> {
     const runtime = await this.#runtime;
-    const { timeoutMs, signal: outer } = options;
-    const signal = timeoutMs !== undefined && timeoutMs > 0
-      ? (outer ? AbortSignal.any([outer, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs))
-      : outer;
+    const { timeoutMs, signal } = options;
     try {
       return await runtime.connectTcp({
         hostname: addr.hostname,
         port: addr.port,
         signal,
+        timeoutMs,
         noDelay: options.noDelay ?? DEFAULT_NO_DELAY,
         keepAlive: options.keepAlive,
       });

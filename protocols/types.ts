@@ -71,8 +71,11 @@ export interface Listener<C extends Conn = Conn> extends AsyncIterable<Incoming<
 export interface Incoming<C extends Conn = Conn> {
   /** The peer's address, known before any handshake. */
   readonly remoteAddr: NetAddr;
-  /** Runs the protocol handshake (a no-op for TCP) and resolves to the usable connection. */
-  handshake(options?: { signal?: AbortSignal }): Promise<C>;
+  /**
+   * Runs the protocol handshake (a no-op for TCP) and resolves to the usable connection.
+   * `timeoutMs` bounds the handshake; protocols without one ignore it (and create no timer).
+   */
+  handshake(options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<C>;
   /** Closes the connection without handshaking. */
   reject(): void;
 }
