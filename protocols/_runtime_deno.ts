@@ -88,22 +88,24 @@ class DenoTcpConn implements TcpConn, PullIO {
     return mapError(error, { op, protocol: "tcp", remoteAddr }, formatAddr(remoteAddr));
   }
 
-  async read(buffer: Uint8Array): Promise<number | null> {
-    try {
-      return await this.#conn.read(buffer);
-    } catch (error) {
-      if (this.#isClosed) return null; // we closed it: a pending read just ends
-      throw this.#fail(error, "read");
-    }
+  // read/write return the runtime's promise with one error mapper attached (no async frame per
+  // pending call: every idle connection has two reads pending).
+  read(buffer: Uint8Array): Promise<number | null> {
+    return this.#conn.read(buffer).catch(this.#onReadError);
   }
 
-  async write(data: Uint8Array): Promise<number> {
-    try {
-      return await this.#conn.write(data);
-    } catch (error) {
-      throw this.#fail(error, "write");
-    }
+  write(data: Uint8Array): Promise<number> {
+    return this.#conn.write(data).catch(this.#onWriteError);
   }
+
+  #onReadError = (error: unknown): null => {
+    if (this.#isClosed) return null; // we closed it: a pending read just ends
+    throw this.#fail(error, "read");
+  };
+
+  #onWriteError = (error: unknown): never => {
+    throw this.#fail(error, "write");
+  };
 
   get readable(): ReadableStream<Uint8Array> {
     return this.#readable ??= pullReadable(this, () => this.close());
