@@ -25,6 +25,9 @@ function codeOf(error: unknown): NetErrorCode {
     return "ECLOSED";
   }
   if (isTimeoutReason(error)) return "ETIMEDOUT";
+  // Deno reports a failed name lookup as a plain Error with no class or code; this message (from
+  // Rust's getaddrinfo wrapper) is the only signal, so it is matched here, once, at the boundary.
+  if (error instanceof Error && error.message.startsWith("failed to lookup address information")) return "ENOTFOUND";
   return "EUNKNOWN";
 }
 
