@@ -13,8 +13,8 @@
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import denoJson from "./deno.json" with { type: "json" };
-import { formatFlags, parseFlags, type FlagSpec, UsageError } from "./forward/cli_flags.ts";
-import { type TunnelConfig } from "./forward/config.ts";
+import { type FlagSpec, formatFlags, parseFlags, UsageError } from "./forward/cli_flags.ts";
+import type { TunnelConfig } from "./forward/config.ts";
 import { ConfigError, parseConfigFile, parseSize } from "./forward/config_file.ts";
 import { formatDuration, parseDuration } from "./forward/duration.ts";
 import { PRESETS } from "./forward/presets.ts";
@@ -55,12 +55,31 @@ const FLAGS: Record<string, FlagSpec> = {
   protocol: { type: "string", value: "NAME", help: "listener protocol: tcp", default: "tcp" },
   listen: { type: "string", value: "ADDR", help: "listen address, e.g. :8080 or 127.0.0.1:8080", default: ":8080" },
   target: { type: "string", value: "ADDR", help: "target address, e.g. 127.0.0.1:80 (required without -config)" },
-  config: { type: "string", value: "FILE", help: "YAML config with many listeners (other tunnel flags are then not allowed)" },
+  config: {
+    type: "string",
+    value: "FILE",
+    help: "YAML config with many listeners (other tunnel flags are then not allowed)",
+  },
   preset: { type: "string", value: "NAME", help: `tuning preset: ${Object.keys(PRESETS).join(", ")}` },
-  "max-connections": { type: "string", value: "N", help: "concurrent connections; more are refused (0 = no limit)", default: "0" },
+  "max-connections": {
+    type: "string",
+    value: "N",
+    help: "concurrent connections; more are refused (0 = no limit)",
+    default: "0",
+  },
   "idle-timeout": { type: "string", value: "DUR", help: "close connections idle this long (0 = never)", default: "0" },
-  "dial-timeout": { type: "string", value: "DUR", help: "deadline to connect to the target", default: formatDuration(DEFAULT_TUNNEL_CONFIG.dialTimeoutMs) },
-  "drain-timeout": { type: "string", value: "DUR", help: "on SIGINT/SIGTERM, let connections finish this long", default: formatDuration(DEFAULT_TUNNEL_CONFIG.drainTimeoutMs) },
+  "dial-timeout": {
+    type: "string",
+    value: "DUR",
+    help: "deadline to connect to the target",
+    default: formatDuration(DEFAULT_TUNNEL_CONFIG.dialTimeoutMs),
+  },
+  "drain-timeout": {
+    type: "string",
+    value: "DUR",
+    help: "on SIGINT/SIGTERM, let connections finish this long",
+    default: formatDuration(DEFAULT_TUNNEL_CONFIG.drainTimeoutMs),
+  },
   "buffer-size": { type: "string", value: "SIZE", help: "largest read per direction, e.g. 64KiB", default: "64KiB" },
   "log-level": { type: "string", value: "LEVEL", help: `one of ${LOG_LEVELS.join(", ")}`, default: "info" },
   "log-format": { type: "string", value: "FMT", help: `one of ${LOG_FORMATS.join(", ")}`, default: "text" },
@@ -112,12 +131,23 @@ function flagNumber(flag: string, parse: (text: string) => number, text: string)
   }
 }
 
-const TUNNEL_FLAGS = ["protocol", "listen", "target", "preset", "max-connections", "idle-timeout", "dial-timeout", "buffer-size"];
+const TUNNEL_FLAGS = [
+  "protocol",
+  "listen",
+  "target",
+  "preset",
+  "max-connections",
+  "idle-timeout",
+  "dial-timeout",
+  "buffer-size",
+];
 
 function tunnelFromFlags(values: Record<string, string | boolean | undefined>): TunnelConfig {
   const target = values.target as string | undefined;
   if (!target) {
-    throw new UsageError('Missing the target: add -target HOST:PORT (for example -target 127.0.0.1:80), or use -config FILE');
+    throw new UsageError(
+      "Missing the target: add -target HOST:PORT (for example -target 127.0.0.1:80), or use -config FILE",
+    );
   }
   const listen = (values.listen as string | undefined) ?? ":8080";
   for (const [flag, text, parse] of [["listen", listen, parseListenAddr], ["target", target, parseDialAddr]] as const) {
@@ -139,9 +169,15 @@ function tunnelFromFlags(values: Record<string, string | boolean | undefined>): 
     if (!/^\d+$/.test(text)) throw new TypeError(`"${text}" is not a whole number; use for example 1000`);
     return Number(text);
   };
-  if (values["max-connections"] !== undefined) config.maxConnections = flagNumber("max-connections", count, values["max-connections"] as string);
-  if (values["idle-timeout"] !== undefined) config.connectionTimeoutMs = flagNumber("idle-timeout", parseDuration, values["idle-timeout"] as string);
-  if (values["dial-timeout"] !== undefined) config.dialTimeoutMs = flagNumber("dial-timeout", parseDuration, values["dial-timeout"] as string);
+  if (values["max-connections"] !== undefined) {
+    config.maxConnections = flagNumber("max-connections", count, values["max-connections"] as string);
+  }
+  if (values["idle-timeout"] !== undefined) {
+    config.connectionTimeoutMs = flagNumber("idle-timeout", parseDuration, values["idle-timeout"] as string);
+  }
+  if (values["dial-timeout"] !== undefined) {
+    config.dialTimeoutMs = flagNumber("dial-timeout", parseDuration, values["dial-timeout"] as string);
+  }
   if (values["buffer-size"] !== undefined) {
     config.bufferSize = flagNumber("buffer-size", (t) => parseSize(t, "-buffer-size"), values["buffer-size"] as string);
   }
@@ -156,7 +192,11 @@ function loggingObserver(logger: Logger, tunnel: () => Tunnel): TunnelObserver {
     onAcceptError: (error) => logger.error("accept failed; retrying", { error }),
     onConnectionEnd(end) {
       if (end.error !== undefined) {
-        logger.info(`connection failed at ${end.phase}`, { id: end.id, from: formatAddr(end.remoteAddr), error: end.error });
+        logger.info(`connection failed at ${end.phase}`, {
+          id: end.id,
+          from: formatAddr(end.remoteAddr),
+          error: end.error,
+        });
       } else if (end.stats && logger.enabled("debug")) {
         const s = end.stats;
         logger.debug("connection closed", {
@@ -206,7 +246,11 @@ async function runTunnels(
       return error instanceof UnsupportedProtocolError ? 2 : 1;
     }
   }
-  logger.info("ready", { tunnels: tunnels.length, runtime: runtime.name, engine: runtime.name === "bun" ? "push-pump" : "pull-pump" });
+  logger.info("ready", {
+    tunnels: tunnels.length,
+    runtime: runtime.name,
+    engine: runtime.name === "bun" ? "push-pump" : "pull-pump",
+  });
   onStarted?.(tunnels);
   ctx.statusLine?.start();
   const stopRequested = Promise.withResolvers<void>();
@@ -273,7 +317,9 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
   try {
     const parsed = parseFlags(rest, FLAGS);
     if (parsed.positionals.length > 0) {
-      throw new UsageError(`Unexpected argument "${parsed.positionals[0]}": flags start with "-", for example -target 127.0.0.1:80`);
+      throw new UsageError(
+        `Unexpected argument "${parsed.positionals[0]}": flags start with "-", for example -target 127.0.0.1:80`,
+      );
     }
     values = parsed.values;
   } catch (error) {

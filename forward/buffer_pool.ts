@@ -15,6 +15,8 @@ export class BufferPool {
   #maxFree: number;
 
   /**
+   * Creates a pool of `size`-byte buffers.
+   *
    * @param size Bytes per buffer.
    * @param maxFree Free buffers kept for reuse. @default {64}
    * @throws {RangeError} If `size` is not a positive integer.

@@ -5,7 +5,7 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { type LogFormat, LOG_FORMATS, LOG_LEVELS, type LogLevel } from "../ha/logger.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ha/logger.ts";
 import { parseDialAddr, parseListenAddr } from "../protocols/address.ts";
 import { PROTOCOL_NAMES } from "../protocols/registry.ts";
 import type { ProtocolName } from "../protocols/types.ts";
@@ -81,7 +81,9 @@ const ENTRY_KEYS = ["name", "listen", "target", "enabled", "preset", "options", 
 export function parseSize(value: unknown, path: string): number {
   if (typeof value === "number" && Number.isInteger(value) && value >= 0) return value;
   const match = typeof value === "string" ? /^\s*(\d+)\s*(|B|KiB|KB|K|MiB|MB|M|GiB|GB|G)\s*$/i.exec(value) : null;
-  if (!match) throw new ConfigError(path, `${show(value)} is not a size; use bytes or a unit, for example 65536 or 64KiB`);
+  if (!match) {
+    throw new ConfigError(path, `${show(value)} is not a size; use bytes or a unit, for example 65536 or 64KiB`);
+  }
   const unit = match[2].toLowerCase();
   const scale = unit.startsWith("g") ? 1024 ** 3 : unit.startsWith("m") ? 1024 ** 2 : unit.startsWith("k") ? 1024 : 1;
   return Number(match[1]) * scale;
@@ -91,7 +93,10 @@ function tuningValue(kind: string, value: unknown, path: string): number | boole
   switch (kind) {
     case "duration":
       if (typeof value !== "string") {
-        throw new ConfigError(path, `${show(value)} is not a duration; write it with a unit, for example "30s" or "5m"`);
+        throw new ConfigError(
+          path,
+          `${show(value)} is not a duration; write it with a unit, for example "30s" or "5m"`,
+        );
       }
       try {
         return parseDuration(value);
@@ -115,23 +120,36 @@ function parseEntry(entry: unknown, path: string): TunnelConfig | undefined {
   if (!isMapping(entry)) throw new ConfigError(path, "each entry must be a mapping with name, listen and target");
   checkKeys(entry, path, ENTRY_KEYS);
   const { name = "tcp", listen, target, enabled = true, preset, options = {} } = entry;
-  if (typeof enabled !== "boolean") throw new ConfigError(`${path}.enabled`, `${show(enabled)} is not a boolean; use true or false`);
+  if (typeof enabled !== "boolean") {
+    throw new ConfigError(`${path}.enabled`, `${show(enabled)} is not a boolean; use true or false`);
+  }
   if (!enabled) return undefined;
   if (typeof name !== "string" || !PROTOCOL_NAMES.includes(name as ProtocolName)) {
     throw new ConfigError(`${path}.name`, `${show(name)} is not a protocol; use one of ${PROTOCOL_NAMES.join(", ")}`);
   }
   for (const [key, value, parse] of [["listen", listen, parseListenAddr], ["target", target, parseDialAddr]] as const) {
-    if (typeof value !== "string") throw new ConfigError(`${path}.${key}`, `missing or not a string; write "host:port", for example ":8080"`);
+    if (typeof value !== "string") {
+      throw new ConfigError(`${path}.${key}`, `missing or not a string; write "host:port", for example ":8080"`);
+    }
     try {
       parse(value);
     } catch (error) {
       throw new ConfigError(`${path}.${key}`, (error as Error).message);
     }
   }
-  let config: TunnelConfig = { protocol: name as ProtocolName, listenAddr: listen as string, targetAddr: target as string };
+  let config: TunnelConfig = {
+    protocol: name as ProtocolName,
+    listenAddr: listen as string,
+    targetAddr: target as string,
+  };
   if (preset !== undefined) {
     const make = typeof preset === "string" ? PRESETS[preset] : undefined;
-    if (!make) throw new ConfigError(`${path}.preset`, `${show(preset)} is not a preset; use one of ${Object.keys(PRESETS).join(", ")}`);
+    if (!make) {
+      throw new ConfigError(
+        `${path}.preset`,
+        `${show(preset)} is not a preset; use one of ${Object.keys(PRESETS).join(", ")}`,
+      );
+    }
     config = { ...make(), ...config };
   }
   if (!isMapping(options)) throw new ConfigError(`${path}.options`, "must be a mapping of option names to values");
@@ -139,7 +157,11 @@ function parseEntry(entry: unknown, path: string): TunnelConfig | undefined {
   for (const [where, map] of [[`${path}.options`, options], [path, entry]] as const) {
     for (const [key, spec] of Object.entries(ENTRY_TUNING)) {
       if (map[key] !== undefined) {
-        (config as unknown as Record<string, unknown>)[spec.field] = tuningValue(spec.kind, map[key], `${where}.${key}`);
+        (config as unknown as Record<string, unknown>)[spec.field] = tuningValue(
+          spec.kind,
+          map[key],
+          `${where}.${key}`,
+        );
       }
     }
   }
@@ -178,7 +200,9 @@ export function parseConfigFile(text: string): FileConfig {
     throw new ConfigError("protocols", "must be a list with at least one entry (name, listen, target)");
   }
   const tunnels = protocols.map((entry, i) => parseEntry(entry, `protocols[${i}]`)).filter((t) => t !== undefined);
-  if (tunnels.length === 0) throw new ConfigError("protocols", "no entry is enabled; set enabled: true on at least one");
+  if (tunnels.length === 0) {
+    throw new ConfigError("protocols", "no entry is enabled; set enabled: true on at least one");
+  }
   const warnings: string[] = [];
   if (tls !== undefined) {
     if (!isMapping(tls)) throw new ConfigError("tls", "must be a mapping with cert_file, key_file and ca_file");
@@ -189,8 +213,16 @@ export function parseConfigFile(text: string): FileConfig {
     if (!isMapping(options)) throw new ConfigError("options", "must be a mapping");
     checkKeys(options, "options", ["auto_tls", "email", "domains", "staging"]);
     if (String(options.auto_tls) === "true") {
-      throw new ConfigError("options.auto_tls", "automatic TLS (ACME) is not available in this version; remove the key or set it to false");
+      throw new ConfigError(
+        "options.auto_tls",
+        "automatic TLS (ACME) is not available in this version; remove the key or set it to false",
+      );
     }
   }
-  return { logLevel: log_level as LogLevel | undefined, logFormat: log_format as LogFormat | undefined, tunnels, warnings };
+  return {
+    logLevel: log_level as LogLevel | undefined,
+    logFormat: log_format as LogFormat | undefined,
+    tunnels,
+    warnings,
+  };
 }

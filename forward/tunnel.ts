@@ -130,6 +130,8 @@ export class Tunnel {
   #counts = { connections: 0, rejected: 0, errors: 0 };
 
   /**
+   * Creates a tunnel; nothing is bound until {@linkcode Tunnel.start}.
+   *
    * @param config The tunnel's config; validated here.
    * @param options Runtime and observer.
    * @throws {TypeError} For unknown keys, missing or malformed addresses.
@@ -163,7 +165,9 @@ export class Tunnel {
    * @throws {UnsupportedProtocolError} If `config.protocol` is not available.
    */
   async start(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#listener || this.#stopping) throw new ServerClosedError("Cannot start the tunnel: it was already started");
+    if (this.#listener || this.#stopping) {
+      throw new ServerClosedError("Cannot start the tunnel: it was already started");
+    }
     options.signal?.throwIfAborted();
     const protocol = this.#protocol ??= createProtocol(this.config.protocol, { runtime: this.#runtime });
     const listener = await protocol.listen(parseListenAddr(this.config.listenAddr), {

@@ -53,6 +53,8 @@ export class NetError extends Error {
   readonly localAddr: NetAddr | undefined;
 
   /**
+   * Creates a network error.
+   *
    * @param code What went wrong.
    * @param message A sentence in the form `Cannot dial "host:port" over tcp: connection refused`.
    * @param options Operation context and an optional `cause`.
@@ -78,6 +80,8 @@ export class UnsupportedProtocolError extends Error {
   /** The protocol that was asked for. */
   readonly protocol: string;
   /**
+   * Creates the error for an unavailable protocol.
+   *
    * @param protocol The protocol name that was asked for.
    * @param reason Why it is unavailable, and what to use instead.
    */
@@ -90,6 +94,11 @@ export class UnsupportedProtocolError extends Error {
 
 /** Thrown by operations on a listener or engine that was already closed (Go's `ErrServerClosed`). */
 export class ServerClosedError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What was attempted.
+   */
   constructor(message = "Cannot continue: the server is closed") {
     super(message);
     this.name = "ServerClosedError";

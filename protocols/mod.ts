@@ -15,4 +15,10 @@ export * from "./errors.ts";
 export * from "./address.ts";
 export * from "./tcp.ts";
 export * from "./registry.ts";
-export { defaultRuntime, type Runtime, type ShutdownSignal, type TcpConnectOptions, type TcpListenOptions } from "./runtime.ts";
+export {
+  defaultRuntime,
+  type Runtime,
+  type ShutdownSignal,
+  type TcpConnectOptions,
+  type TcpListenOptions,
+} from "./runtime.ts";

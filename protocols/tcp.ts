@@ -30,7 +30,11 @@ export class TcpProtocol implements Protocol {
   readonly name = "tcp" as const;
   #runtime: Promise<Runtime>;
 
-  /** @param options The runtime to use. */
+  /**
+   * Creates the protocol.
+   *
+   * @param options The runtime to use.
+   */
   constructor(options: TcpProtocolOptions = {}) {
     this.#runtime = options.runtime ? Promise.resolve(options.runtime) : defaultRuntime();
   }

@@ -6,7 +6,15 @@ import { join } from "node:path";
 import process from "node:process";
 import { type CliIo, main, VERSION } from "../cli.ts";
 import { test } from "./_util/test.ts";
-import { connectClient, randomBytes, readAll, roundTrip, sameBytes, startEchoServer, startServer } from "./_util/echo_server.ts";
+import {
+  connectClient,
+  randomBytes,
+  readAll,
+  roundTrip,
+  sameBytes,
+  startEchoServer,
+  startServer,
+} from "./_util/echo_server.ts";
 
 /** Captures what main() prints. */
 function captureIo(): CliIo & { out: string; err: string } {
@@ -48,16 +56,40 @@ test("main() prints the version in go-tunnel's form for -version and version", a
 
 test("main() rejects bad command lines with exit code 2 and a message saying how to fix them", async () => {
   const cases: [string[], string][] = [
-    [["-listen", ":8080", "-targt", "127.0.0.1:80"], 'Unknown flag "-targt": did you mean "-target"? Run with --help to list the flags.\n'],
-    [["-listen", ":8080"], "Missing the target: add -target HOST:PORT (for example -target 127.0.0.1:80), or use -config FILE\n"],
-    [["-listen", "8080", "-target", "127.0.0.1:80"], 'Flag "-listen": Cannot parse listen address "8080": expected "host:port", for example "127.0.0.1:8080"\n'],
-    [["-target", "127.0.0.1:0"], 'Flag "-target": Cannot parse target address "127.0.0.1:0": port must be an integer from 1 to 65535: current value is "0"\n'],
-    [["-target", "127.0.0.1:80", "-protocol", "ftp"], 'Flag "-protocol" cannot be "ftp": use one of tcp, tls, http2, http3, quic\n'],
-    [["-target", "127.0.0.1:80", "-idle-timeout", "30"], 'Flag "-idle-timeout": Cannot parse duration "30": use a number with a unit, for example 500ms, 30s, 5m or 1h\n'],
-    [["-target", "127.0.0.1:80", "-preset", "fast"], 'Flag "-preset" cannot be "fast": use one of server, client, high-throughput\n'],
+    [
+      ["-listen", ":8080", "-targt", "127.0.0.1:80"],
+      'Unknown flag "-targt": did you mean "-target"? Run with --help to list the flags.\n',
+    ],
+    [
+      ["-listen", ":8080"],
+      "Missing the target: add -target HOST:PORT (for example -target 127.0.0.1:80), or use -config FILE\n",
+    ],
+    [
+      ["-listen", "8080", "-target", "127.0.0.1:80"],
+      'Flag "-listen": Cannot parse listen address "8080": expected "host:port", for example "127.0.0.1:8080"\n',
+    ],
+    [
+      ["-target", "127.0.0.1:0"],
+      'Flag "-target": Cannot parse target address "127.0.0.1:0": port must be an integer from 1 to 65535: current value is "0"\n',
+    ],
+    [
+      ["-target", "127.0.0.1:80", "-protocol", "ftp"],
+      'Flag "-protocol" cannot be "ftp": use one of tcp, tls, http2, http3, quic\n',
+    ],
+    [
+      ["-target", "127.0.0.1:80", "-idle-timeout", "30"],
+      'Flag "-idle-timeout": Cannot parse duration "30": use a number with a unit, for example 500ms, 30s, 5m or 1h\n',
+    ],
+    [
+      ["-target", "127.0.0.1:80", "-preset", "fast"],
+      'Flag "-preset" cannot be "fast": use one of server, client, high-throughput\n',
+    ],
     [["-target"], 'Flag "-target" needs a value, for example: -target ADDR\n'],
     [["serve"], 'Unknown command "serve": use one of forward, run, demo, version, help. Run with --help for usage.\n'],
-    [["-config", "x.yaml", "-target", "127.0.0.1:80"], 'Flag "-target" cannot be combined with -config: put it in the config file instead\n'],
+    [
+      ["-config", "x.yaml", "-target", "127.0.0.1:80"],
+      'Flag "-target" cannot be combined with -config: put it in the config file instead\n',
+    ],
     [["run"], "Missing the config file: use run -config FILE\n"],
   ];
   for (const [args, message] of cases) {
@@ -71,13 +103,25 @@ test("main() exits 1 with the cause when the listen address is taken", async () 
   await using echo = await startEchoServer();
   const io = captureIo();
   assert.equal(await main(["-listen", `127.0.0.1:${echo.port}`, "-target", "127.0.0.1:9"], { io }), 1);
-  assert.match(io.err, new RegExp(`cannot start .*error="Cannot listen on \\\\"127.0.0.1:${echo.port}\\\\": address already in use"`));
+  assert.match(
+    io.err,
+    new RegExp(`cannot start .*error="Cannot listen on \\\\"127.0.0.1:${echo.port}\\\\": address already in use"`),
+  );
 });
 
 test("main() --help lists every flag with its default", async () => {
   const io = captureIo();
   assert.equal(await main(["-h"], { io }), 0);
-  for (const flag of ["-protocol NAME", "-listen ADDR", "-target ADDR", "-config FILE", "-drain-timeout DUR", "-log-format FMT"]) {
+  for (
+    const flag of [
+      "-protocol NAME",
+      "-listen ADDR",
+      "-target ADDR",
+      "-config FILE",
+      "-drain-timeout DUR",
+      "-log-format FMT",
+    ]
+  ) {
     assert.ok(io.out.includes(flag), `help lacks ${flag}`);
   }
   assert.ok(io.out.includes("(default: 30s)"));
@@ -87,7 +131,15 @@ test("main() forwards with go-tunnel flags, logs closed connections at debug, an
   await using echo = await startEchoServer();
   const io = captureIo();
   const stop = new AbortController();
-  const exit = main(["-protocol", "tcp", "-listen", "127.0.0.1:0", "--target=127.0.0.1:" + echo.port, "-log-level", "debug"], {
+  const exit = main([
+    "-protocol",
+    "tcp",
+    "-listen",
+    "127.0.0.1:0",
+    "--target=127.0.0.1:" + echo.port,
+    "-log-level",
+    "debug",
+  ], {
     io,
     signal: stop.signal,
   });
@@ -95,10 +147,13 @@ test("main() forwards with go-tunnel flags, logs closed connections at debug, an
   const payload = randomBytes(256 * 1024);
   assert.ok(sameBytes(await roundTrip(port, payload), payload));
   await waitFor(() => io.err.includes("connection closed") || undefined, "the debug line");
-  assert.match(io.err, /DEBUG connection closed id=1 from=127\.0\.0\.1:\d+ in=262144 out=262144 ms=\d+ end=eof path=\S+/);
+  assert.match(
+    io.err,
+    /DEBUG connection closed id=1 from=127\.0\.0\.1:\d+ in=262144 out=262144 ms=\d+ end=eof path=\S+/,
+  );
   stop.abort();
   assert.equal(await exit, 0);
-  assert.match(io.err, /INFO  stopped tunnel="tcp 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+"/);
+  assert.match(io.err, /INFO {2}stopped tunnel="tcp 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+"/);
 });
 
 test("main() -config runs every listener of a go-tunnel YAML file and logs JSON", async () => {
@@ -130,7 +185,10 @@ protocols:
       return lines.length === 2 ? lines.map((l) => Number(JSON.parse(l).addr.split(":")[1])) : undefined;
     }, "two listeners");
     for (const port of ports) {
-      assert.equal(new TextDecoder().decode(await roundTrip(port, new TextEncoder().encode(`via ${port}`))), `via ${port}`);
+      assert.equal(
+        new TextDecoder().decode(await roundTrip(port, new TextEncoder().encode(`via ${port}`))),
+        `via ${port}`,
+      );
     }
     stop.abort();
     assert.equal(await exit, 0);
@@ -146,7 +204,10 @@ test("main() -config reports a bad file with its key path and exit code 2", asyn
   const dir = await mkdtemp(join(tmpdir(), "ts-tunnel-"));
   try {
     const file = join(dir, "bad.yaml");
-    await writeFile(file, "protocols:\n  - name: tcp\n    listen: ':8080'\n    target: '127.0.0.1:80'\n    enable: true\n");
+    await writeFile(
+      file,
+      "protocols:\n  - name: tcp\n    listen: ':8080'\n    target: '127.0.0.1:80'\n    enable: true\n",
+    );
     const io = captureIo();
     assert.equal(await main(["-config", file], { io }), 2);
     assert.equal(
@@ -165,7 +226,10 @@ test("main() demo serves HTTP and echo through two forwarders", async () => {
   const io = captureIo();
   const stop = new AbortController();
   const exit = main(["demo", "-status", "off"], { io, signal: stop.signal });
-  const httpPort = await waitFor(() => Number(/curl -v http:\/\/127\.0\.0\.1:(\d+)\//.exec(io.out)?.[1]) || undefined, "the demo banner");
+  const httpPort = await waitFor(
+    () => Number(/curl -v http:\/\/127\.0\.0\.1:(\d+)\//.exec(io.out)?.[1]) || undefined,
+    "the demo banner",
+  );
   const echoPort = Number(/nc -q1 127\.0\.0\.1 (\d+)/.exec(io.out)?.[1]);
   const response = new TextDecoder().decode(
     await roundTrip(httpPort, new TextEncoder().encode("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")),
@@ -215,7 +279,7 @@ test("SIGTERM lets an in-flight transfer finish, then the process exits 0; a sec
       assert.ok(Date.now() - started >= 800, "the process did not wait for the transfer");
     } else {
       assert.ok(data.byteLength < body.byteLength, "the second signal did not stop at once");
-      assert.match(err, /WARN  stopping at once signal=SIGTERM/);
+      assert.match(err, /WARN {2}stopping at once signal=SIGTERM/);
     }
   }
 }, { timeoutMs: 90_000 });

@@ -26,9 +26,13 @@ test("resolveTunnelConfig() rejects out-of-bounds values naming the key, the val
   assert.throws(() => resolveTunnelConfig({ ...base, maxConnections: -1 }), {
     message: "Cannot use TunnelConfig.maxConnections = -1: it must be an integer from 0 to 1000000; use 0 for no limit",
   });
-  assert.throws(() => resolveTunnelConfig({ ...base, backpressureLowWatermark: 4096, backpressureHighWatermark: 1024 }), {
-    message: "Cannot use TunnelConfig.backpressureLowWatermark = 4096: it must be below backpressureHighWatermark (1024)",
-  });
+  assert.throws(
+    () => resolveTunnelConfig({ ...base, backpressureLowWatermark: 4096, backpressureHighWatermark: 1024 }),
+    {
+      message:
+        "Cannot use TunnelConfig.backpressureLowWatermark = 4096: it must be below backpressureHighWatermark (1024)",
+    },
+  );
   assert.throws(() => resolveTunnelConfig({ ...base, enableBackpressure: false }), /backpressure cannot be turned off/);
   assert.throws(() => resolveTunnelConfig({ ...base, bufsize: 1 } as never), {
     name: "TypeError",
@@ -93,15 +97,39 @@ options:
 
 test("parseConfigFile() rejects unknown keys and bad values with the key path and the fix", () => {
   const cases: [string, string][] = [
-    ["protocols:\n  - {listen: ':1', target: 'a:1', tagret: x}", "protocols[0].tagret: unknown key; allowed keys here:"],
-    ["protocols:\n  - {listen: ':1', target: 'a:1', idle_timeout: 30}", 'protocols[0].idle_timeout: 30 is not a duration; write it with a unit, for example "30s" or "5m"'],
-    ["protocols:\n  - {listen: ':99999', target: 'a:1'}", 'protocols[0].listen: Cannot parse listen address ":99999": port must be an integer from 0 to 65535: current value is "99999"'],
-    ["protocols:\n  - {name: ftp, listen: ':1', target: 'a:1'}", 'protocols[0].name: "ftp" is not a protocol; use one of tcp, tls, http2, http3, quic'],
-    ["protocols:\n  - {listen: ':1', target: 'a:1', options: {speed: fast}}", "protocols[0].options.speed: unknown key"],
-    ["log_level: loud\nprotocols:\n  - {listen: ':1', target: 'a:1'}", 'log_level: "loud" is not a level; use one of error, warn, info, debug'],
-    ["listeners: []", "listeners: unknown key; allowed keys here: version, log_level, log_format, protocols, tls, options"],
+    [
+      "protocols:\n  - {listen: ':1', target: 'a:1', tagret: x}",
+      "protocols[0].tagret: unknown key; allowed keys here:",
+    ],
+    [
+      "protocols:\n  - {listen: ':1', target: 'a:1', idle_timeout: 30}",
+      'protocols[0].idle_timeout: 30 is not a duration; write it with a unit, for example "30s" or "5m"',
+    ],
+    [
+      "protocols:\n  - {listen: ':99999', target: 'a:1'}",
+      'protocols[0].listen: Cannot parse listen address ":99999": port must be an integer from 0 to 65535: current value is "99999"',
+    ],
+    [
+      "protocols:\n  - {name: ftp, listen: ':1', target: 'a:1'}",
+      'protocols[0].name: "ftp" is not a protocol; use one of tcp, tls, http2, http3, quic',
+    ],
+    [
+      "protocols:\n  - {listen: ':1', target: 'a:1', options: {speed: fast}}",
+      "protocols[0].options.speed: unknown key",
+    ],
+    [
+      "log_level: loud\nprotocols:\n  - {listen: ':1', target: 'a:1'}",
+      'log_level: "loud" is not a level; use one of error, warn, info, debug',
+    ],
+    [
+      "listeners: []",
+      "listeners: unknown key; allowed keys here: version, log_level, log_format, protocols, tls, options",
+    ],
     ["protocols: [", "(file): not valid YAML:"],
-    ["protocols:\n  - {listen: ':1', target: 'a:1', buffer_size: 100MiB}", "protocols[0]: Cannot use TunnelConfig.bufferSize = 104857600: it must be an integer from 1024 to 10485760"],
+    [
+      "protocols:\n  - {listen: ':1', target: 'a:1', buffer_size: 100MiB}",
+      "protocols[0]: Cannot use TunnelConfig.bufferSize = 104857600: it must be an integer from 1024 to 10485760",
+    ],
   ];
   for (const [yaml, message] of cases) {
     assert.throws(() => parseConfigFile(yaml), (error: Error) => {

@@ -61,7 +61,10 @@ test("Tunnel closes the client promptly and counts an error when the target refu
   assert.equal(tunnel.stats().errors, 1);
   assert.equal(ends[0].phase, "dial");
   assert.equal((ends[0].error as { code?: string }).code, "ECONNREFUSED");
-  assert.match(String((ends[0].error as Error).message), /^Cannot dial "127\.0\.0\.1:\d+" over tcp: connection refused$/);
+  assert.match(
+    String((ends[0].error as Error).message),
+    /^Cannot dial "127\.0\.0\.1:\d+" over tcp: connection refused$/,
+  );
 });
 
 test("Tunnel closes a connection after connectionTimeoutMs without traffic", async () => {

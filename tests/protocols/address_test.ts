@@ -15,7 +15,9 @@ test("parseDialAddr() rejects what cannot be dialed, saying how to write it", ()
   assert.throws(() => parseDialAddr("::1:80"), {
     message: 'Cannot parse target address "::1:80": put IPv6 addresses in brackets, for example "[::1]:8080"',
   });
-  assert.throws(() => parseDialAddr("[::1]80"), { message: 'Cannot parse target address "[::1]80": expected "[ipv6]:port", for example "[::1]:8080"' });
+  assert.throws(() => parseDialAddr("[::1]80"), {
+    message: 'Cannot parse target address "[::1]80": expected "[ipv6]:port", for example "[::1]:8080"',
+  });
   assert.throws(() => parseDialAddr("host:70000"), { name: "RangeError" });
   assert.equal(formatAddr({ hostname: "::1", port: 80 }), "[::1]:80");
 });

@@ -30,7 +30,10 @@ test("TcpProtocol.dial() passes a cancellation through as the signal's reason", 
   const controller = new AbortController();
   const reason = new Error("cancelled by test");
   controller.abort(reason);
-  await assert.rejects(() => tcp.dial({ hostname: "127.0.0.1", port: echo.port }, { signal: controller.signal }), (e) => e === reason);
+  await assert.rejects(
+    () => tcp.dial({ hostname: "127.0.0.1", port: echo.port }, { signal: controller.signal }),
+    (e) => e === reason,
+  );
 });
 
 test("TcpProtocol listens and dials over IPv6 loopback and by host name, with addresses and half-close", async () => {
