@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# fmt, lint, type check, doc lint and publish dry-run (deno task check).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deno() { bash scripts/deno.sh "$@"; }
+entries=(mod.ts cli.ts forward/mod.ts protocols/mod.ts)
+deno fmt --check
+deno lint
+deno check "${entries[@]}" tests/
+deno doc --lint "${entries[@]}"
+deno publish --dry-run --allow-dirty
