@@ -72,7 +72,18 @@ export function parseDialAddr(text: string): DialAddr {
   return { hostname: hostname === "" ? "localhost" : hostname, port: parsePort(portText, text, "target address", 1) };
 }
 
-/** Builds a {@linkcode NetAddr}. */
+const MAPPED_IPV4 = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
+
+/**
+ * Builds a {@linkcode NetAddr}. An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`, what a dual-stack
+ * listener reports for IPv4 peers) is shown as the IPv4 address, as Go does.
+ */
 export function netAddr(hostname: string, port: number, transport: "tcp" | "udp" = "tcp"): NetAddr {
-  return { transport, hostname, port };
+  const mapped = MAPPED_IPV4.exec(hostname);
+  return { transport, hostname: mapped ? mapped[1] : hostname, port };
 }
+
+/** Host a listener binds when the address has none (`":8080"`): every interface, IPv6 and IPv4. */
+export const ANY_HOST = "::";
+/** Fallback when the machine has no IPv6: every IPv4 interface. */
+export const ANY_HOST_V4 = "0.0.0.0";

@@ -2,7 +2,7 @@
  * The `tcp` protocol: plain TCP listen and dial through the runtime adapter.
  * @module
  */
-import { formatAddr, netAddr } from "./address.ts";
+import { ANY_HOST, ANY_HOST_V4, formatAddr, netAddr } from "./address.ts";
 import { NetError } from "./errors.ts";
 import { defaultRuntime, type Runtime } from "./runtime.ts";
 import type { DialAddr, DialOptions, ListenAddr, Listener, ListenOptions, Protocol, TcpConn } from "./types.ts";
@@ -46,12 +46,23 @@ export class TcpProtocol implements Protocol {
   async listen(addr: ListenAddr, options: ListenOptions = {}): Promise<Listener<TcpConn>> {
     const runtime = await this.#runtime;
     options.signal?.throwIfAborted();
-    return await runtime.listenTcp({
-      hostname: addr.hostname,
-      port: addr.port,
-      noDelay: options.noDelay ?? DEFAULT_NO_DELAY,
-      keepAlive: options.keepAlive,
-    });
+    const listen = (hostname: string) =>
+      runtime.listenTcp({
+        hostname,
+        port: addr.port,
+        noDelay: options.noDelay ?? DEFAULT_NO_DELAY,
+        keepAlive: options.keepAlive,
+      });
+    if (addr.hostname) return await listen(addr.hostname);
+    // No host (Go's ":8080"): every interface, dual-stack; IPv4 only where the machine has no IPv6.
+    try {
+      return await listen(ANY_HOST);
+    } catch (error) {
+      if (error instanceof NetError && (error.code === "EADDRNOTAVAIL" || error.code === "EUNKNOWN")) {
+        return await listen(ANY_HOST_V4);
+      }
+      throw error;
+    }
   }
 
   /**

@@ -19,7 +19,7 @@ export interface NetAddr {
 
 /** Where to listen. An empty or missing hostname means every interface. */
 export interface ListenAddr {
-  /** Host or IP to bind; `""`/`undefined` binds all interfaces. @default {"0.0.0.0"} */
+  /** Host or IP to bind; `""`/`undefined` binds every interface, IPv6 and IPv4 (`"::"`). @default {"::"} */
   readonly hostname?: string;
   /** Port to bind; 0 picks a free one. */
   readonly port: number;

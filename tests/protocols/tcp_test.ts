@@ -70,3 +70,22 @@ test("Listener.close() ends the accept loop", async () => {
   listener.close();
   assert.equal(await loop, 0);
 });
+
+test('a listener without a host (Go\'s ":port") accepts IPv4 and IPv6 and reports IPv4 peers plainly', async () => {
+  await using listener = await tcp.listen({ port: 0 });
+  const peers: string[] = [];
+  const loop = (async () => {
+    for await (const incoming of listener) {
+      const conn = await incoming.handshake();
+      peers.push(conn.remoteAddr.hostname);
+      conn.close();
+      if (peers.length === 2) return;
+    }
+  })();
+  for (const hostname of ["127.0.0.1", "::1"]) {
+    await using conn = await tcp.dial({ hostname, port: listener.addr.port });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await loop;
+  assert.deepEqual(peers, ["127.0.0.1", "::1"]);
+});
