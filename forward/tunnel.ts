@@ -331,14 +331,7 @@ export class Tunnel {
 
   /** A snapshot of the counters. */
   stats(): TunnelStats {
-    let liveReceived = 0;
-    let liveSent = 0;
-    let livePauses = 0;
-    for (const c of this.#active) {
-      liveReceived += c.aToB;
-      liveSent += c.bToA;
-      livePauses += c.pauses;
-    }
+    const { liveReceived, liveSent, livePauses } = this.#liveTotals();
     return {
       connections: this.#counts.connections,
       active: this.#active.size,
@@ -352,9 +345,7 @@ export class Tunnel {
     };
   }
 
-  #reset(): void {
-    this.#counts = { connections: 0, rejected: 0, errors: 0 };
-    // Live connections keep counting from their current totals: subtract them so the sums restart at 0.
+  #liveTotals(): { liveReceived: number; liveSent: number; livePauses: number } {
     let liveReceived = 0;
     let liveSent = 0;
     let livePauses = 0;
@@ -363,6 +354,13 @@ export class Tunnel {
       liveSent += c.bToA;
       livePauses += c.pauses;
     }
+    return { liveReceived, liveSent, livePauses };
+  }
+
+  #reset(): void {
+    this.#counts = { connections: 0, rejected: 0, errors: 0 };
+    // Live connections keep counting from their current totals: subtract them so the sums restart at 0.
+    const { liveReceived, liveSent, livePauses } = this.#liveTotals();
     this.#closedTotals = { bytesSent: -liveSent, bytesReceived: -liveReceived, pauses: -livePauses };
     this.#startedAt = performance.now();
   }

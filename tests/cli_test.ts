@@ -6,6 +6,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { type CliIo, main, VERSION } from "../cli.ts";
 import { test } from "./_util/test.ts";
+import { waitFor } from "./_util/wait.ts";
 import {
   connectClient,
   randomBytes,
@@ -30,16 +31,6 @@ function captureIo(): CliIo & { out: string; err: string } {
     },
   };
   return io;
-}
-
-async function waitFor<T>(read: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = read();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 function listeningPorts(log: string): number[] {
@@ -146,7 +137,7 @@ test("main() forwards with go-tunnel flags, logs closed connections at debug, an
   const port = await waitFor(() => listeningPorts(io.err)[0], "the listening log line");
   const payload = randomBytes(256 * 1024);
   assert.ok(sameBytes(await roundTrip(port, payload), payload));
-  await waitFor(() => io.err.includes("connection closed") || undefined, "the debug line");
+  await waitFor(() => io.err.includes("connection closed"), "the debug line");
   assert.match(
     io.err,
     /DEBUG connection closed id=1 from=127\.0\.0\.1:\d+ in=262144 out=262144 ms=\d+ end=eof path=\S+/,
@@ -267,7 +258,7 @@ test("SIGTERM lets an in-flight transfer finish, then the process exits 0; a sec
     await new Promise((resolve) => setTimeout(resolve, 200));
     // process.kill, not child.kill: Deno's child_process reports a child it signalled as killed even when it exits 0.
     process.kill(child.pid!, "SIGTERM");
-    await waitFor(() => err.includes("stopping: draining") || undefined, "the drain log line");
+    await waitFor(() => err.includes("stopping: draining"), "the drain log line");
     if (signals === 2) process.kill(child.pid!, "SIGTERM");
     const started = Date.now();
     const code = await exited;

@@ -3,6 +3,7 @@ import { forward } from "../../forward/engine.ts";
 import { TcpProtocol } from "../../protocols/tcp.ts";
 import type { Conn } from "../../protocols/types.ts";
 import { test } from "../_util/test.ts";
+import { waitFor } from "../_util/wait.ts";
 import {
   connectClient,
   randomBytes,
@@ -50,7 +51,7 @@ test("forward() echoes a 64 MiB random payload byte-exact with both directions f
   assert.equal(received.byteLength, payload.byteLength);
   assert.ok(sameBytes(received, payload), "echoed bytes differ from the payload");
   // allow the proxy to settle its stats
-  for (let i = 0; i < 100 && results.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => results.length > 0, "the proxy's stats");
   assert.equal(results[0].aToB, payload.byteLength);
   assert.equal(results[0].bToA, payload.byteLength);
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Tunnel } from "../../forward/tunnel.ts";
 import type { ConnectionEnd } from "../../forward/tunnel.ts";
 import { test } from "../_util/test.ts";
+import { waitFor } from "../_util/wait.ts";
 import {
   closedLoopbackPort,
   connectClient,
@@ -12,16 +13,6 @@ import {
   startEchoServer,
   startServer,
 } from "../_util/echo_server.ts";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 test("Tunnel forwards 200 concurrent connections byte-exact and counts them", async () => {
   await using echo = await startEchoServer();
