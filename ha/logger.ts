@@ -17,7 +17,11 @@ export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
 /** A value printed as `***` in logs, JSON and `String()`: for tokens and passwords. */
 export class Secret {
   #value: string;
-  /** @param value The secret text. */
+  /**
+   * Wraps a secret.
+   *
+   * @param value The secret text.
+   */
   constructor(value: string) {
     this.#value = value;
   }
@@ -80,6 +84,8 @@ export class Logger {
   #now: () => Date;
 
   /**
+   * Creates a logger.
+   *
    * @param sink Where lines go.
    * @param options Level, format and clock.
    */

@@ -48,6 +48,8 @@ export class StatusLine implements LogSink {
   #now: () => number;
 
   /**
+   * Creates a status line; nothing is drawn until {@linkcode StatusLine.start} or `refresh()`.
+   *
    * @param out The terminal.
    * @param sample Reads the current counters.
    * @param now Clock in milliseconds. @default {performance.now}
