@@ -59,6 +59,24 @@ export interface TunnelConfig {
   tcpNoDelay?: boolean;
   /** `SO_KEEPALIVE` on both sides. @default {true} */
   tcpKeepAlive?: boolean;
+  /** Concurrent connections from one source IP; more are refused. 0 means no limit. @default {0} */
+  maxConnectionsPerIp?: number;
+  /** Accepted connections per second (token bucket); more are refused. 0 means no limit. @default {0} */
+  acceptRatePerSecond?: number;
+  /** Burst size of the accept rate limit. 0 means one second's worth. @default {0} */
+  acceptBurst?: number;
+  /** Attempts to connect to the target before the client is closed (retries back off with jitter). @default {3} */
+  dialAttempts?: number;
+  /** Delay before the first dial retry; doubles per retry up to `dialRetryMaxDelayMs`. @default {100} */
+  dialRetryInitialDelayMs?: number;
+  /** Largest delay between dial retries. @default {2000} */
+  dialRetryMaxDelayMs?: number;
+  /** Consecutive failed dials that open the target's circuit (clients then fail fast). 0 disables the breaker. @default {5} */
+  breakerFailureThreshold?: number;
+  /** Successful probes in half-open state that close the circuit again. @default {2} */
+  breakerSuccessThreshold?: number;
+  /** How long the circuit stays open before a probe is let through. @default {30_000} */
+  breakerCooldownMs?: number;
 }
 
 /** A {@linkcode TunnelConfig} with every default applied. */
@@ -80,6 +98,15 @@ export const DEFAULT_TUNNEL_CONFIG: Readonly<Omit<ResolvedTunnelConfig, "listenA
   backpressureLowWatermark: 512 * 1024,
   tcpNoDelay: true,
   tcpKeepAlive: true,
+  maxConnectionsPerIp: 0,
+  acceptRatePerSecond: 0,
+  acceptBurst: 0,
+  dialAttempts: 3,
+  dialRetryInitialDelayMs: 100,
+  dialRetryMaxDelayMs: 2000,
+  breakerFailureThreshold: 5,
+  breakerSuccessThreshold: 2,
+  breakerCooldownMs: 30_000,
 };
 
 function checkInteger(key: string, value: unknown, min: number, max: number, fix: string): void {
@@ -141,6 +168,21 @@ export function resolveTunnelConfig(config: TunnelConfig): ResolvedTunnelConfig 
   }
   checkInteger("bufferSize", resolved.bufferSize, 1024, MAX_BUFFER_SIZE, "for example 65536 (64 KiB)");
   checkInteger("maxConnections", resolved.maxConnections, 0, MAX_CONNECTIONS_LIMIT, "use 0 for no limit");
+  checkInteger("maxConnectionsPerIp", resolved.maxConnectionsPerIp, 0, MAX_CONNECTIONS_LIMIT, "use 0 for no limit");
+  checkInteger("acceptRatePerSecond", resolved.acceptRatePerSecond, 0, MAX_CONNECTIONS_LIMIT, "use 0 for no limit");
+  checkInteger("acceptBurst", resolved.acceptBurst, 0, MAX_CONNECTIONS_LIMIT, "use 0 for one second's worth");
+  checkInteger("dialAttempts", resolved.dialAttempts, 1, 100, "use 1 to disable retries");
+  checkInteger("dialRetryInitialDelayMs", resolved.dialRetryInitialDelayMs, 1, MAX_TIMEOUT_MS, "for example 100");
+  checkInteger("dialRetryMaxDelayMs", resolved.dialRetryMaxDelayMs, 1, MAX_TIMEOUT_MS, "for example 2000");
+  checkInteger(
+    "breakerFailureThreshold",
+    resolved.breakerFailureThreshold,
+    0,
+    1_000_000,
+    "use 0 to disable the breaker",
+  );
+  checkInteger("breakerSuccessThreshold", resolved.breakerSuccessThreshold, 1, 1_000_000, "for example 2");
+  checkInteger("breakerCooldownMs", resolved.breakerCooldownMs, 1, MAX_TIMEOUT_MS, "for example 30000 (30 s)");
   for (const key of ["connectionTimeoutMs", "drainTimeoutMs"] as const) {
     checkInteger(key, resolved[key], 0, MAX_TIMEOUT_MS, "use 0 to disable");
   }

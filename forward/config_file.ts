@@ -74,6 +74,15 @@ const ENTRY_TUNING: Record<string, { field: keyof TunnelConfig; kind: "duration"
   backpressure_low_watermark: { field: "backpressureLowWatermark", kind: "size" },
   tcp_no_delay: { field: "tcpNoDelay", kind: "bool" },
   tcp_keep_alive: { field: "tcpKeepAlive", kind: "bool" },
+  max_connections_per_ip: { field: "maxConnectionsPerIp", kind: "count" },
+  accept_rate: { field: "acceptRatePerSecond", kind: "count" },
+  accept_burst: { field: "acceptBurst", kind: "count" },
+  dial_attempts: { field: "dialAttempts", kind: "count" },
+  dial_retry_initial_delay: { field: "dialRetryInitialDelayMs", kind: "duration" },
+  dial_retry_max_delay: { field: "dialRetryMaxDelayMs", kind: "duration" },
+  breaker_failure_threshold: { field: "breakerFailureThreshold", kind: "count" },
+  breaker_success_threshold: { field: "breakerSuccessThreshold", kind: "count" },
+  breaker_cooldown: { field: "breakerCooldownMs", kind: "duration" },
 };
 const ENTRY_KEYS = ["name", "listen", "target", "enabled", "preset", "options", ...Object.keys(ENTRY_TUNING)];
 

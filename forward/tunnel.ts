@@ -9,7 +9,11 @@ import { NetError, ServerClosedError } from "../protocols/errors.ts";
 import { createProtocol } from "../protocols/registry.ts";
 import type { Runtime } from "../protocols/runtime.ts";
 import { TcpProtocol } from "../protocols/tcp.ts";
-import type { Conn, DialAddr, Incoming, Listener, NetAddr, Protocol } from "../protocols/types.ts";
+import type { Conn, Incoming, Listener, NetAddr, Protocol } from "../protocols/types.ts";
+import type { CircuitBreaker } from "../ha/circuit_breaker.ts";
+import type { Permit } from "../ha/limiter.ts";
+import { Admission, type RejectReason } from "./admission.ts";
+import { Upstream } from "./upstream.ts";
 import { type ResolvedTunnelConfig, resolveTunnelConfig, type TunnelConfig } from "./config.ts";
 import { forward } from "./engine.ts";
 import type { ForwardCounters, ForwardStats } from "./types.ts";
@@ -56,8 +60,8 @@ export interface TunnelObserver {
   onListen?(addr: NetAddr): void;
   /** A connection was accepted (before the target is dialed). */
   onAccept?(id: number, remoteAddr: NetAddr): void;
-  /** A connection was refused by `maxConnections`. */
-  onReject?(remoteAddr: NetAddr, reason: string): void;
+  /** A connection was refused by a limit; `detail` says which and why. */
+  onReject?(remoteAddr: NetAddr, detail: string, reason: RejectReason): void;
   /** The target is connected; `latencyMs` is the time since accept. */
   onUpstream?(id: number, latencyMs: number): void;
   /** A connection ended (cleanly or not). */
@@ -74,17 +78,38 @@ export interface TunnelOptions {
   runtime?: Runtime;
   /** Event callbacks. */
   observer?: TunnelObserver;
+  /** The target's circuit breaker, to share one across tunnels (for example from a registry). @default {one per tunnel, from the config} */
+  breaker?: CircuitBreaker;
 }
 
-/** One open connection: its id and live counters (it is the ForwardCounters object itself). */
+/** One open connection: its id, client, admission permit and live counters (it is the ForwardCounters object itself). */
 class ActiveConnection implements ForwardCounters {
   readonly id: number;
+  readonly remoteAddr: NetAddr;
+  readonly permit: Permit;
+  readonly startedAt: number = Date.now();
   aToB = 0;
   bToA = 0;
   pauses = 0;
-  constructor(id: number) {
+  constructor(id: number, remoteAddr: NetAddr, permit: Permit) {
     this.id = id;
+    this.remoteAddr = remoteAddr;
+    this.permit = permit;
   }
+}
+
+/** A row of {@linkcode Tunnel.connections}. */
+export interface ConnectionInfo {
+  /** Sequential id within the tunnel. */
+  readonly id: number;
+  /** The client's address. */
+  readonly remoteAddr: NetAddr;
+  /** When it was accepted (ms since the epoch). */
+  readonly startedAt: number;
+  /** Bytes from the client so far. */
+  readonly bytesIn: number;
+  /** Bytes to the client so far. */
+  readonly bytesOut: number;
 }
 
 /** Accept errors back off from 5 ms, doubling up to 1 s (Go's `http.Server`). */
@@ -114,8 +139,8 @@ export class Tunnel {
   /** The validated config with defaults applied. */
   readonly config: Readonly<ResolvedTunnelConfig>;
   #protocol: Protocol | undefined;
-  #target: DialAddr;
-  #targetProtocol: TcpProtocol;
+  #upstream: Upstream;
+  #admission: Admission;
   #runtime?: Runtime;
   #observer: TunnelObserver;
   #listener?: Listener;
@@ -140,10 +165,11 @@ export class Tunnel {
   constructor(config: TunnelConfig, options: TunnelOptions = {}) {
     this.config = resolveTunnelConfig(config);
     parseListenAddr(this.config.listenAddr);
-    this.#target = parseDialAddr(this.config.targetAddr);
+    const target = parseDialAddr(this.config.targetAddr);
     this.#runtime = options.runtime;
     this.#observer = options.observer ?? {};
-    this.#targetProtocol = new TcpProtocol({ runtime: options.runtime });
+    this.#upstream = new Upstream(target, new TcpProtocol({ runtime: options.runtime }), this.config, options.breaker);
+    this.#admission = new Admission(this.config);
   }
 
   /** Sets the listener protocol (go-tunnel's `SetProtocol`); by default `config.protocol` is used. */
@@ -201,15 +227,16 @@ export class Tunnel {
   }
 
   #admit(incoming: Incoming): void {
-    const { maxConnections } = this.config;
     if (this.#stopping) return incoming.reject();
-    if (maxConnections > 0 && this.#active.size >= maxConnections) {
+    const remoteAddr = incoming.remoteAddr;
+    const admitted = this.#admission.admit(remoteAddr.hostname);
+    if (!admitted.permit) {
       incoming.reject();
       this.#counts.rejected++;
-      safely(this.#observer.onReject, incoming.remoteAddr, `maxConnections (${maxConnections}) reached`);
+      safely(this.#observer.onReject, remoteAddr, admitted.detail, admitted.reason);
       return;
     }
-    const connection = new ActiveConnection(this.#nextId++);
+    const connection = new ActiveConnection(this.#nextId++, remoteAddr, admitted.permit);
     this.#active.add(connection);
     this.#counts.connections++;
     void this.#forwardOne(connection, incoming);
@@ -221,6 +248,7 @@ export class Tunnel {
   }
 
   #finish(connection: ActiveConnection): void {
+    connection.permit.release();
     this.#active.delete(connection);
     this.#closedTotals.bytesReceived += connection.aToB;
     this.#closedTotals.bytesSent += connection.bToA;
@@ -246,12 +274,8 @@ export class Tunnel {
     }
     let upstream: Conn;
     try {
-      // Bounded by dialTimeoutMs; a forced stop closes the late conn below instead of listening on `force`.
-      upstream = await this.#targetProtocol.dial(this.#target, {
-        timeoutMs: this.config.dialTimeoutMs,
-        noDelay: this.config.tcpNoDelay,
-        keepAlive: this.config.tcpKeepAlive,
-      });
+      // Bounded by dialTimeoutMs per attempt; a forced stop closes a late conn below.
+      upstream = await this.#upstream.dial();
     } catch (error) {
       client.close();
       this.#finish(connection);
@@ -363,6 +387,27 @@ export class Tunnel {
     const { liveReceived, liveSent, livePauses } = this.#liveTotals();
     this.#closedTotals = { bytesSent: -liveSent, bytesReceived: -liveReceived, pauses: -livePauses };
     this.#startedAt = performance.now();
+  }
+
+  /** The open connections, oldest first. */
+  connections(): ConnectionInfo[] {
+    return [...this.#active].map((c) => ({
+      id: c.id,
+      remoteAddr: c.remoteAddr,
+      startedAt: c.startedAt,
+      bytesIn: c.aToB,
+      bytesOut: c.bToA,
+    }));
+  }
+
+  /** The target's circuit breaker, or `undefined` when disabled (`breakerFailureThreshold: 0`). */
+  get breaker(): CircuitBreaker | undefined {
+    return this.#upstream.breaker;
+  }
+
+  /** Refusals by limit since start. */
+  get rejections(): Readonly<Record<RejectReason, number>> {
+    return this.#admission.rejected;
   }
 
   /** Describes the tunnel for logs: `tcp 0.0.0.0:8080 -> 127.0.0.1:80`. */

@@ -203,7 +203,11 @@ test("main() -config reports a bad file with its key path and exit code 2", asyn
     assert.equal(await main(["-config", file], { io }), 2);
     assert.equal(
       io.err,
-      "protocols[0].enable: unknown key; allowed keys here: name, listen, target, enabled, preset, options, max_connections, idle_timeout, connection_timeout, accept_timeout, dial_timeout, drain_timeout, buffer_size, read_buffer_size, write_buffer_size, write_buffer_pool, backpressure_high_watermark, backpressure_low_watermark, tcp_no_delay, tcp_keep_alive\n",
+      "protocols[0].enable: unknown key; allowed keys here: name, listen, target, enabled, preset, options, max_connections, " +
+        "idle_timeout, connection_timeout, accept_timeout, dial_timeout, drain_timeout, buffer_size, read_buffer_size, " +
+        "write_buffer_size, write_buffer_pool, backpressure_high_watermark, backpressure_low_watermark, tcp_no_delay, " +
+        "tcp_keep_alive, max_connections_per_ip, accept_rate, accept_burst, dial_attempts, dial_retry_initial_delay, " +
+        "dial_retry_max_delay, breaker_failure_threshold, breaker_success_threshold, breaker_cooldown\n",
     );
     const missing = captureIo();
     assert.equal(await main(["-config", join(dir, "nope.yaml")], { io: missing }), 2);

@@ -1,0 +1,118 @@
+/**
+ * Dialing the target with a per-target circuit breaker and retries (exponential backoff with
+ * jitter). Only connection attempts are retried, never anything after a byte was forwarded, and
+ * only dial failures count towards the breaker (never client behaviour).
+ * @module
+ */
+import { CircuitBreaker, CircuitOpenError } from "../ha/circuit_breaker.ts";
+import { retry, RetryError } from "../ha/retry.ts";
+import { formatAddr, netAddr } from "../protocols/address.ts";
+import { NetError } from "../protocols/errors.ts";
+import type { Conn, DialAddr, Protocol } from "../protocols/types.ts";
+import type { ResolvedTunnelConfig } from "./config.ts";
+
+/** Settings for {@linkcode Upstream}. */
+export type UpstreamSettings = Pick<
+  ResolvedTunnelConfig,
+  | "dialTimeoutMs"
+  | "tcpNoDelay"
+  | "tcpKeepAlive"
+  | "dialAttempts"
+  | "dialRetryInitialDelayMs"
+  | "dialRetryMaxDelayMs"
+  | "breakerFailureThreshold"
+  | "breakerSuccessThreshold"
+  | "breakerCooldownMs"
+>;
+
+/** Thrown by {@linkcode Upstream.dial} while the target's circuit is open: the client fails fast. */
+export class UpstreamUnavailableError extends NetError {
+  /** Milliseconds until the breaker lets a probe through. */
+  readonly remainingCooldownMs: number;
+  /**
+   * Creates the error.
+   *
+   * @param target The target address.
+   * @param remainingCooldownMs Time left in the open state.
+   * @param cause The breaker's error.
+   */
+  constructor(target: DialAddr, remainingCooldownMs: number, cause: unknown) {
+    super(
+      "ECONNREFUSED",
+      `Cannot dial "${formatAddr(target)}" over tcp: circuit open after repeated failures (retry in ${
+        Math.ceil(remainingCooldownMs)
+      } ms)`,
+      { op: "dial", protocol: "tcp", remoteAddr: netAddr(target.hostname, target.port), cause },
+    );
+    this.name = "UpstreamUnavailableError";
+    this.remainingCooldownMs = remainingCooldownMs;
+  }
+}
+
+/** One target: dials through its breaker, retrying failed attempts. */
+export class Upstream {
+  /** The target. */
+  readonly target: DialAddr;
+  /** The target's breaker, or `undefined` when disabled. */
+  readonly breaker: CircuitBreaker | undefined;
+  readonly #protocol: Protocol;
+  readonly #settings: UpstreamSettings;
+
+  /**
+   * Creates the dialer for one target.
+   *
+   * @param target Where to dial.
+   * @param protocol How to dial.
+   * @param settings Timeouts, retries and breaker thresholds.
+   * @param breaker A breaker to share (for example from a registry); by default one is created
+   *   from the settings, or none when `breakerFailureThreshold` is 0.
+   */
+  constructor(target: DialAddr, protocol: Protocol, settings: UpstreamSettings, breaker?: CircuitBreaker) {
+    this.target = target;
+    this.#protocol = protocol;
+    this.#settings = settings;
+    this.breaker = breaker ?? (settings.breakerFailureThreshold > 0
+      ? new CircuitBreaker({
+        failureThreshold: settings.breakerFailureThreshold,
+        successThreshold: settings.breakerSuccessThreshold,
+        cooldownMs: settings.breakerCooldownMs,
+      })
+      : undefined);
+  }
+
+  /**
+   * Connects to the target.
+   *
+   * @param signal Cancels the attempts and the waits between them.
+   * @returns The connection.
+   * @throws {UpstreamUnavailableError} While the circuit is open.
+   * @throws {NetError} The last attempt's error when every attempt failed.
+   */
+  async dial(signal?: AbortSignal): Promise<Conn> {
+    const s = this.#settings;
+    const attempt = () =>
+      this.#protocol.dial(this.target, {
+        timeoutMs: s.dialTimeoutMs,
+        noDelay: s.tcpNoDelay,
+        keepAlive: s.tcpKeepAlive,
+        signal,
+      });
+    const once = this.breaker ? () => this.breaker!.execute(attempt, { signal }) : attempt;
+    try {
+      if (s.dialAttempts <= 1) return await once();
+      return await retry(once, {
+        maxAttempts: s.dialAttempts,
+        initialDelayMs: s.dialRetryInitialDelayMs,
+        maxDelayMs: s.dialRetryMaxDelayMs,
+        retryIf: (error) => !(error instanceof CircuitOpenError) && error instanceof NetError,
+        signal,
+      });
+    } catch (error) {
+      const last = error instanceof RetryError ? error.cause : error;
+      if (last instanceof CircuitOpenError) {
+        throw new UpstreamUnavailableError(this.target, last.remainingCooldownMs, last);
+      }
+      throw last;
+    }
+  }
+}
