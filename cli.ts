@@ -14,18 +14,18 @@ import { readFile } from "node:fs/promises";
 import process from "node:process";
 import denoJson from "./deno.json" with { type: "json" };
 import { type FlagSpec, formatFlags, parseFlags, UsageError } from "./forward/cli_flags.ts";
-import type { TunnelConfig } from "./forward/config.ts";
-import { ConfigError, parseConfigFile, parseSize } from "./forward/config_file.ts";
+import { DEFAULT_TUNNEL_CONFIG, type TunnelConfig } from "./forward/config.ts";
+import { ConfigError, type FileAdminConfig, parseConfigFile, parseSize } from "./forward/config_file.ts";
 import { formatDuration, parseDuration } from "./forward/duration.ts";
 import { PRESETS } from "./forward/presets.ts";
-import { DEFAULT_TUNNEL_CONFIG } from "./forward/config.ts";
-import { Tunnel, type TunnelObserver } from "./forward/tunnel.ts";
+import type { Tunnel } from "./forward/tunnel.ts";
 import { startDemoTargets } from "./forward/demo.ts";
+import { type AdminConfig, type ServeContext, serveTunnels } from "./forward/serve.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, Logger, type LogLevel, type LogSink } from "./ha/logger.ts";
 import { StatusLine } from "./ha/status_line.ts";
-import { formatAddr, parseDialAddr, parseListenAddr } from "./protocols/address.ts";
+import { parseDialAddr, parseListenAddr } from "./protocols/address.ts";
 import { defaultRuntime, type Runtime } from "./protocols/runtime.ts";
-import { NetError, UnsupportedProtocolError } from "./protocols/errors.ts";
+import { NetError } from "./protocols/errors.ts";
 import { PROTOCOL_NAMES } from "./protocols/registry.ts";
 
 /** The version, from deno.json. */
@@ -83,6 +83,21 @@ const FLAGS: Record<string, FlagSpec> = {
   "buffer-size": { type: "string", value: "SIZE", help: "largest read per direction, e.g. 64KiB", default: "64KiB" },
   "log-level": { type: "string", value: "LEVEL", help: `one of ${LOG_LEVELS.join(", ")}`, default: "info" },
   "log-format": { type: "string", value: "FMT", help: `one of ${LOG_FORMATS.join(", ")}`, default: "text" },
+  "max-connections-per-ip": {
+    type: "string",
+    value: "N",
+    help: "concurrent connections per source IP (0 = no limit)",
+    default: "0",
+  },
+  "accept-rate": { type: "string", value: "N", help: "accepted connections per second (0 = no limit)", default: "0" },
+  "dial-attempts": {
+    type: "string",
+    value: "N",
+    help: "attempts to reach the target, with backoff",
+    default: String(DEFAULT_TUNNEL_CONFIG.dialAttempts),
+  },
+  admin: { type: "string", value: "ADDR", help: "admin HTTP server: /metrics /health /livez /readyz /status /circuit" },
+  "metrics-namespace": { type: "string", value: "NS", help: "prefix of the Prometheus series", default: "ts_tunnel" },
   status: { type: "string", value: "WHEN", help: "live status line: auto (on a terminal), on, off", default: "auto" },
   version: { type: "boolean", help: "print the version and exit" },
   help: { type: "boolean", short: "h", help: "print this help and exit" },
@@ -140,6 +155,9 @@ const TUNNEL_FLAGS = [
   "idle-timeout",
   "dial-timeout",
   "buffer-size",
+  "max-connections-per-ip",
+  "accept-rate",
+  "dial-attempts",
 ];
 
 function tunnelFromFlags(values: Record<string, string | boolean | undefined>): TunnelConfig {
@@ -178,106 +196,19 @@ function tunnelFromFlags(values: Record<string, string | boolean | undefined>): 
   if (values["dial-timeout"] !== undefined) {
     config.dialTimeoutMs = flagNumber("dial-timeout", parseDuration, values["dial-timeout"] as string);
   }
+  for (
+    const [flag, field] of [
+      ["max-connections-per-ip", "maxConnectionsPerIp"],
+      ["accept-rate", "acceptRatePerSecond"],
+      ["dial-attempts", "dialAttempts"],
+    ] as const
+  ) {
+    if (values[flag] !== undefined) config[field] = flagNumber(flag, count, values[flag] as string);
+  }
   if (values["buffer-size"] !== undefined) {
     config.bufferSize = flagNumber("buffer-size", (t) => parseSize(t, "-buffer-size"), values["buffer-size"] as string);
   }
   return config;
-}
-
-/** Logs what tunnels do: listener start/stop and connection errors at info, closed connections at debug. */
-function loggingObserver(logger: Logger, tunnel: () => Tunnel): TunnelObserver {
-  return {
-    onListen: (addr) => logger.info("listening", { tunnel: tunnel().toString(), addr: formatAddr(addr) }),
-    onReject: (remoteAddr, reason) => logger.warn("connection refused", { from: formatAddr(remoteAddr), reason }),
-    onAcceptError: (error) => logger.error("accept failed; retrying", { error }),
-    onConnectionEnd(end) {
-      if (end.error !== undefined) {
-        logger.info(`connection failed at ${end.phase}`, {
-          id: end.id,
-          from: formatAddr(end.remoteAddr),
-          error: end.error,
-        });
-      } else if (end.stats && logger.enabled("debug")) {
-        const s = end.stats;
-        logger.debug("connection closed", {
-          id: end.id,
-          from: formatAddr(end.remoteAddr),
-          in: s.aToB,
-          out: s.bToA,
-          ms: Math.round(s.durationMs),
-          end: s.end,
-          path: s.path,
-        });
-      }
-    },
-    onStop: () => logger.info("stopped", { tunnel: tunnel().toString() }),
-  };
-}
-
-interface RunContext {
-  readonly runtime: Runtime;
-  readonly io: CliIo;
-  readonly signal?: AbortSignal;
-  readonly logger: Logger;
-  readonly statusLine?: StatusLine;
-  readonly drainTimeoutMs?: number;
-  /** Filled by runTunnels; read by the status line. */
-  readonly tunnels: Tunnel[];
-}
-
-/** Starts tunnels, waits for a signal, drains, and resolves to an exit code. */
-async function runTunnels(
-  configs: readonly TunnelConfig[],
-  ctx: RunContext,
-  onStarted?: (tunnels: readonly Tunnel[]) => void,
-): Promise<number> {
-  const { logger, runtime, tunnels } = ctx;
-  for (const config of configs) {
-    const full = ctx.drainTimeoutMs === undefined ? config : { ...config, drainTimeoutMs: ctx.drainTimeoutMs };
-    const tunnel: Tunnel = new Tunnel(full, { runtime, observer: loggingObserver(logger, () => tunnel) });
-    tunnels.push(tunnel);
-  }
-  for (const tunnel of tunnels) {
-    try {
-      await tunnel.start();
-    } catch (error) {
-      logger.error("cannot start", { tunnel: tunnel.toString(), error });
-      tunnels.forEach((t) => t.close());
-      return error instanceof UnsupportedProtocolError ? 2 : 1;
-    }
-  }
-  logger.info("ready", {
-    tunnels: tunnels.length,
-    runtime: runtime.name,
-    engine: runtime.name === "bun" ? "push-pump" : "pull-pump",
-  });
-  onStarted?.(tunnels);
-  ctx.statusLine?.start();
-  const stopRequested = Promise.withResolvers<void>();
-  let signals = 0;
-  const onSignal = (name: string) => {
-    signals++;
-    if (signals === 1) {
-      logger.info("stopping: draining connections (send the signal again to stop at once)", { signal: name });
-      stopRequested.resolve();
-    } else {
-      logger.warn("stopping at once", { signal: name });
-      tunnels.forEach((t) => t.close());
-    }
-  };
-  using _int = runtime.onSignal("SIGINT", () => onSignal("SIGINT"));
-  using _term = runtime.onSignal("SIGTERM", () => onSignal("SIGTERM"));
-  const onAbort = () => onSignal("abort");
-  ctx.signal?.addEventListener("abort", onAbort);
-  if (ctx.signal?.aborted) onAbort();
-  try {
-    await stopRequested.promise;
-    await Promise.all(tunnels.map((t) => t.stop()));
-  } finally {
-    ctx.signal?.removeEventListener("abort", onAbort);
-    ctx.statusLine?.stop();
-  }
-  return 0;
 }
 
 function sumStats(tunnels: readonly Tunnel[]) {
@@ -337,6 +268,7 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
   try {
     const runtime = options.runtime ?? await defaultRuntime();
     let configs: readonly TunnelConfig[];
+    let fileAdmin: FileAdminConfig | undefined;
     let logLevel: LogLevel = "info";
     let logFormat: LogFormat = "text";
     const warnings: string[] = [];
@@ -353,6 +285,7 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
       }
       const file = parseConfigFile(text);
       configs = file.tunnels;
+      fileAdmin = file.admin;
       logLevel = file.logLevel ?? logLevel;
       logFormat = file.logFormat ?? logFormat;
       warnings.push(...file.warnings);
@@ -376,9 +309,31 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
       : undefined;
     const logger = new Logger(statusLine ?? stderrSink, { level: logLevel, format: logFormat });
     warnings.forEach((w) => logger.warn(w));
-    const ctx: RunContext = { runtime, io, signal: options.signal, logger, statusLine, drainTimeoutMs, tunnels };
-    if (command === "demo") return await runDemo(ctx);
-    return await runTunnels(configs, ctx);
+    const adminListen = (values.admin as string | undefined) ?? fileAdmin?.listen;
+    if (values.admin !== undefined) {
+      try {
+        parseListenAddr(values.admin as string);
+      } catch (error) {
+        throw new UsageError(`Flag "-admin": ${(error as Error).message}`);
+      }
+    }
+    const admin: AdminConfig | undefined = adminListen === undefined ? undefined : {
+      listen: adminListen,
+      metrics: fileAdmin?.metrics,
+      metricsNamespace: (values["metrics-namespace"] as string | undefined) ?? fileAdmin?.metricsNamespace,
+    };
+    const ctx: ServeContext = {
+      runtime,
+      signal: options.signal,
+      logger,
+      statusLine,
+      drainTimeoutMs,
+      tunnels,
+      admin,
+      version: VERSION,
+    };
+    if (command === "demo") return await runDemo(ctx, io);
+    return await serveTunnels(configs, ctx);
   } catch (error) {
     if (error instanceof UsageError || error instanceof ConfigError) {
       io.stderr(`${error.message}\n`);
@@ -393,16 +348,16 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
   }
 }
 
-async function runDemo(ctx: RunContext): Promise<number> {
+async function runDemo(ctx: ServeContext, io: CliIo): Promise<number> {
   await using targets = await startDemoTargets();
   const configs: TunnelConfig[] = [
     { listenAddr: "127.0.0.1:0", targetAddr: `127.0.0.1:${targets.httpPort}` },
     { listenAddr: "127.0.0.1:0", targetAddr: `127.0.0.1:${targets.echoPort}` },
   ];
-  return await runTunnels(configs, ctx, ([http, echo]) => {
+  return await serveTunnels(configs, ctx, ([http, echo]) => {
     const httpPort = http.addr?.port;
     const echoPort = echo.addr?.port;
-    ctx.io.stdout(`ts-tunnel demo: two forwarders in front of embedded targets.
+    io.stdout(`ts-tunnel demo: two forwarders in front of embedded targets.
   HTTP:  curl -v http://127.0.0.1:${httpPort}/hello     (forwarder :${httpPort} -> HTTP target :${targets.httpPort})
   echo:  echo hi | nc -q1 127.0.0.1 ${echoPort}         (forwarder :${echoPort} -> echo target :${targets.echoPort})
 Press Ctrl-C to stop (connections drain first; press it twice to stop at once).

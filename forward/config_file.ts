@@ -13,8 +13,20 @@ import { resolveTunnelConfig, type TunnelConfig } from "./config.ts";
 import { parseDuration } from "./duration.ts";
 import { PRESETS } from "./presets.ts";
 
+/** The config file's `admin` section. */
+export interface FileAdminConfig {
+  /** `admin.listen`: where the admin server listens. */
+  readonly listen: string;
+  /** `admin.metrics`: export `/metrics`. @default {true} */
+  readonly metrics?: boolean;
+  /** `admin.metrics_namespace`. @default {"ts_tunnel"} */
+  readonly metricsNamespace?: string;
+}
+
 /** A config file, validated. */
 export interface FileConfig {
+  /** The `admin` section, if present. */
+  readonly admin?: FileAdminConfig;
   /** `log_level`. @default {"info"} */
   readonly logLevel?: LogLevel;
   /** `log_format`. @default {"text"} */
@@ -197,8 +209,9 @@ export function parseConfigFile(text: string): FileConfig {
     throw new ConfigError("(file)", `not valid YAML: ${(error as Error).message.split("\n")[0]}`);
   }
   if (!isMapping(doc)) throw new ConfigError("(file)", "the file must be a YAML mapping with a protocols list");
-  checkKeys(doc, "", ["version", "log_level", "log_format", "protocols", "tls", "options"]);
+  checkKeys(doc, "", ["version", "log_level", "log_format", "protocols", "tls", "options", "admin"]);
   const { log_level, log_format, protocols, tls, options } = doc;
+  const admin = doc.admin === undefined ? undefined : parseAdmin(doc.admin);
   if (log_level !== undefined && !LOG_LEVELS.includes(log_level as LogLevel)) {
     throw new ConfigError("log_level", `${show(log_level)} is not a level; use one of ${LOG_LEVELS.join(", ")}`);
   }
@@ -229,9 +242,37 @@ export function parseConfigFile(text: string): FileConfig {
     }
   }
   return {
+    admin,
     logLevel: log_level as LogLevel | undefined,
     logFormat: log_format as LogFormat | undefined,
     tunnels,
     warnings,
   };
+}
+
+function parseAdmin(admin: unknown): FileAdminConfig {
+  if (!isMapping(admin)) throw new ConfigError("admin", 'must be a mapping, for example {listen: "127.0.0.1:9090"}');
+  checkKeys(admin, "admin", ["listen", "metrics", "metrics_namespace"]);
+  const { listen, metrics, metrics_namespace } = admin;
+  if (typeof listen !== "string") {
+    throw new ConfigError("admin.listen", 'missing or not a string; write "host:port", for example "127.0.0.1:9090"');
+  }
+  try {
+    parseListenAddr(listen);
+  } catch (error) {
+    throw new ConfigError("admin.listen", (error as Error).message);
+  }
+  if (metrics !== undefined && typeof metrics !== "boolean") {
+    throw new ConfigError("admin.metrics", `${show(metrics)} is not a boolean; use true or false`);
+  }
+  if (
+    metrics_namespace !== undefined &&
+    !(typeof metrics_namespace === "string" && /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(metrics_namespace))
+  ) {
+    throw new ConfigError(
+      "admin.metrics_namespace",
+      `${show(metrics_namespace)} is not a metric prefix; use letters, digits and underscores, for example ts_tunnel`,
+    );
+  }
+  return { listen, metrics: metrics as boolean | undefined, metricsNamespace: metrics_namespace as string | undefined };
 }

@@ -16,4 +16,8 @@ export * from "./engine.ts";
 export * from "./config.ts";
 export * from "./presets.ts";
 export * from "./tunnel.ts";
+export type { RejectReason } from "./admission.ts";
+export { UpstreamUnavailableError } from "./upstream.ts";
+export * from "./monitoring.ts";
+export { type AdminConfig, type ServeContext, serveTunnels } from "./serve.ts";
 export { BufferPool } from "./buffer_pool.ts";

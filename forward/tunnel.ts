@@ -183,6 +183,13 @@ export class Tunnel {
     return this.#listener?.addr;
   }
 
+  /** `new` before start, `listening` while accepting, `stopping` while draining, `stopped` after. */
+  get state(): "new" | "listening" | "stopping" | "stopped" {
+    if (this.#stopped) return "stopped";
+    if (this.#stopping) return "stopping";
+    return this.#listener ? "listening" : "new";
+  }
+
   /**
    * Binds the listener and starts accepting. Resolves once bound. Aborting `signal` later stops
    * the tunnel as `stop()` does.

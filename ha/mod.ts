@@ -35,3 +35,6 @@ export * from "./concurrency_limiter.ts";
 export * from "./token_bucket.ts";
 export * from "./logger.ts";
 export * from "./status_line.ts";
+export * from "./health.ts";
+export * from "./metrics.ts";
+export * from "./admin_server.ts";

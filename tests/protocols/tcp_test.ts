@@ -83,7 +83,7 @@ test('a listener without a host (Go\'s ":port") accepts IPv4 and IPv6 and report
     }
   })();
   for (const hostname of ["127.0.0.1", "::1"]) {
-    await using conn = await tcp.dial({ hostname, port: listener.addr.port });
+    await using _conn = await tcp.dial({ hostname, port: listener.addr.port });
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   await loop;
