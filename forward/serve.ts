@@ -6,6 +6,7 @@
  */
 import { startAdminServer } from "../ha/admin_server.ts";
 import { HealthRegistry } from "../ha/health.ts";
+import { ShutdownManager } from "../ha/shutdown.ts";
 import type { Logger } from "../ha/logger.ts";
 import { TunnelMetrics } from "../ha/metrics.ts";
 import type { StatusLine } from "../ha/status_line.ts";
@@ -15,6 +16,9 @@ import type { Runtime } from "../protocols/runtime.ts";
 import type { TunnelConfig } from "./config.ts";
 import { circuitStatus, combineObservers, registerTunnelHealth, tunnelStatus } from "./monitoring.ts";
 import { Tunnel, type TunnelObserver } from "./tunnel.ts";
+
+/** Extra time the shutdown allows beyond the longest drain timeout, before forcing. */
+const SHUTDOWN_SLACK_MS = 1_000;
 
 /** The admin server's settings. */
 export interface AdminConfig {
@@ -148,16 +152,21 @@ export async function serveTunnels(
   });
   onStarted?.(tunnels);
   ctx.statusLine?.start();
+  // Shutdown: listeners drain first (priority 1), the admin server goes last (priority 100), so
+  // probes and scrapes see the drain. A second signal forces every hook.
+  const drainMs = Math.max(0, ...tunnels.map((t) => t.config.drainTimeoutMs));
+  const shutdown = new ShutdownManager({ timeoutMs: drainMs + SHUTDOWN_SLACK_MS });
+  shutdown.register("listeners", 1, (signal) => Promise.all(tunnels.map((t) => t.stop({ signal }))).then(() => {}));
+  shutdown.register("admin", 100, () => admin?.close());
   const stopRequested = Promise.withResolvers<void>();
-  let signals = 0;
   const onSignal = (name: string) => {
-    signals++;
-    if (signals === 1) {
+    if (!shutdown.started) {
       logger.info("stopping: draining connections (send the signal again to stop at once)", { signal: name });
       stopRequested.resolve();
+      void shutdown.run();
     } else {
       logger.warn("stopping at once", { signal: name });
-      tunnels.forEach((t) => t.close());
+      shutdown.force();
     }
   };
   using _int = runtime.onSignal("SIGINT", () => onSignal("SIGINT"));
@@ -167,7 +176,9 @@ export async function serveTunnels(
   if (ctx.signal?.aborted) onAbort();
   try {
     await stopRequested.promise;
-    await Promise.all(tunnels.map((t) => t.stop()));
+    for (const result of await shutdown.run()) {
+      if (result.outcome === "failed") logger.error(`shutdown step ${result.name} failed`, { error: result.error });
+    }
   } finally {
     ctx.signal?.removeEventListener("abort", onAbort);
     ctx.statusLine?.stop();

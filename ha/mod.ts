@@ -38,3 +38,4 @@ export * from "./status_line.ts";
 export * from "./health.ts";
 export * from "./metrics.ts";
 export * from "./admin_server.ts";
+export * from "./shutdown.ts";
