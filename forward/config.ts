@@ -77,6 +77,10 @@ export interface TunnelConfig {
   breakerSuccessThreshold?: number;
   /** How long the circuit stays open before a probe is let through. @default {30_000} */
   breakerCooldownMs?: number;
+  /** Warm upstream connections dialed in advance (saves the connect on each client). 0 disables. @default {0} */
+  upstreamPoolSize?: number;
+  /** A warm upstream connection older than this is closed instead of used. @default {30_000} */
+  upstreamPoolMaxAgeMs?: number;
 }
 
 /** A {@linkcode TunnelConfig} with every default applied. */
@@ -107,6 +111,8 @@ export const DEFAULT_TUNNEL_CONFIG: Readonly<Omit<ResolvedTunnelConfig, "listenA
   breakerFailureThreshold: 5,
   breakerSuccessThreshold: 2,
   breakerCooldownMs: 30_000,
+  upstreamPoolSize: 0,
+  upstreamPoolMaxAgeMs: 30_000,
 };
 
 function checkInteger(key: string, value: unknown, min: number, max: number, fix: string): void {
@@ -183,6 +189,8 @@ export function resolveTunnelConfig(config: TunnelConfig): ResolvedTunnelConfig 
   );
   checkInteger("breakerSuccessThreshold", resolved.breakerSuccessThreshold, 1, 1_000_000, "for example 2");
   checkInteger("breakerCooldownMs", resolved.breakerCooldownMs, 1, MAX_TIMEOUT_MS, "for example 30000 (30 s)");
+  checkInteger("upstreamPoolSize", resolved.upstreamPoolSize, 0, 10_000, "use 0 to disable the pool");
+  checkInteger("upstreamPoolMaxAgeMs", resolved.upstreamPoolMaxAgeMs, 1, MAX_TIMEOUT_MS, "for example 30000 (30 s)");
   for (const key of ["connectionTimeoutMs", "drainTimeoutMs"] as const) {
     checkInteger(key, resolved[key], 0, MAX_TIMEOUT_MS, "use 0 to disable");
   }

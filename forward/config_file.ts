@@ -95,6 +95,8 @@ const ENTRY_TUNING: Record<string, { field: keyof TunnelConfig; kind: "duration"
   breaker_failure_threshold: { field: "breakerFailureThreshold", kind: "count" },
   breaker_success_threshold: { field: "breakerSuccessThreshold", kind: "count" },
   breaker_cooldown: { field: "breakerCooldownMs", kind: "duration" },
+  upstream_pool_size: { field: "upstreamPoolSize", kind: "count" },
+  upstream_pool_max_age: { field: "upstreamPoolMaxAgeMs", kind: "duration" },
 };
 const ENTRY_KEYS = ["name", "listen", "target", "enabled", "preset", "options", ...Object.keys(ENTRY_TUNING)];
 

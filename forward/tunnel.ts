@@ -12,6 +12,7 @@ import { TcpProtocol } from "../protocols/tcp.ts";
 import type { Conn, Incoming, Listener, NetAddr, Protocol } from "../protocols/types.ts";
 import type { CircuitBreaker } from "../ha/circuit_breaker.ts";
 import type { Permit } from "../ha/limiter.ts";
+import type { ConnPool } from "../ha/conn_pool.ts";
 import { Admission, type RejectReason } from "./admission.ts";
 import { Upstream } from "./upstream.ts";
 import { type ResolvedTunnelConfig, resolveTunnelConfig, type TunnelConfig } from "./config.ts";
@@ -321,6 +322,7 @@ export class Tunnel {
     if (!this.#stopping) {
       this.#stopping = true;
       this.#listener?.close();
+      this.#upstream.close();
     }
     await this.#acceptLoop;
     if (this.#active.size > 0) {
@@ -357,6 +359,7 @@ export class Tunnel {
   close(): void {
     this.#stopping = true;
     this.#listener?.close();
+    this.#upstream.close();
     if (!this.#force.signal.aborted) this.#force.abort(new ServerClosedError("Cannot continue: the tunnel was closed"));
   }
 
@@ -405,6 +408,11 @@ export class Tunnel {
       bytesIn: c.aToB,
       bytesOut: c.bToA,
     }));
+  }
+
+  /** The warm upstream connections, or `undefined` when `upstreamPoolSize` is 0. */
+  get pool(): ConnPool | undefined {
+    return this.#upstream.pool;
   }
 
   /** The target's circuit breaker, or `undefined` when disabled (`breakerFailureThreshold: 0`). */

@@ -1,10 +1,11 @@
 /**
- * Dialing the target with a per-target circuit breaker and retries (exponential backoff with
- * jitter). Only connection attempts are retried, never anything after a byte was forwarded, and
+ * Dialing the target with a per-target circuit breaker, retries (exponential backoff with
+ * jitter) and, optionally, a pool of warm pre-dialed connections. Only connection attempts are retried, never anything after a byte was forwarded, and
  * only dial failures count towards the breaker (never client behaviour).
  * @module
  */
 import { CircuitBreaker, CircuitOpenError } from "../ha/circuit_breaker.ts";
+import { ConnPool } from "../ha/conn_pool.ts";
 import { retry, RetryError } from "../ha/retry.ts";
 import { formatAddr, netAddr } from "../protocols/address.ts";
 import { NetError } from "../protocols/errors.ts";
@@ -23,6 +24,8 @@ export type UpstreamSettings = Pick<
   | "breakerFailureThreshold"
   | "breakerSuccessThreshold"
   | "breakerCooldownMs"
+  | "upstreamPoolSize"
+  | "upstreamPoolMaxAgeMs"
 >;
 
 /** Thrown by {@linkcode Upstream.dial} while the target's circuit is open: the client fails fast. */
@@ -55,6 +58,8 @@ export class Upstream {
   readonly target: DialAddr;
   /** The target's breaker, or `undefined` when disabled. */
   readonly breaker: CircuitBreaker | undefined;
+  /** Warm connections, or `undefined` when `upstreamPoolSize` is 0. */
+  readonly pool: ConnPool | undefined;
   readonly #protocol: Protocol;
   readonly #settings: UpstreamSettings;
 
@@ -78,6 +83,31 @@ export class Upstream {
         cooldownMs: settings.breakerCooldownMs,
       })
       : undefined);
+    this.pool = settings.upstreamPoolSize > 0
+      ? new ConnPool({
+        dial: (signal) => this.#attempt(signal),
+        minIdle: settings.upstreamPoolSize,
+        maxAgeMs: settings.upstreamPoolMaxAgeMs,
+      })
+      : undefined;
+  }
+
+  /** One dial attempt, through the breaker. */
+  #attempt(signal?: AbortSignal): Promise<Conn> {
+    const s = this.#settings;
+    const dial = () =>
+      this.#protocol.dial(this.target, {
+        timeoutMs: s.dialTimeoutMs,
+        noDelay: s.tcpNoDelay,
+        keepAlive: s.tcpKeepAlive,
+        signal,
+      });
+    return this.breaker ? this.breaker.execute(dial, { signal }) : dial();
+  }
+
+  /** Closes the warm connections. */
+  close(): void {
+    this.pool?.close();
   }
 
   /**
@@ -89,15 +119,10 @@ export class Upstream {
    * @throws {NetError} The last attempt's error when every attempt failed.
    */
   async dial(signal?: AbortSignal): Promise<Conn> {
+    const warm = this.pool?.tryTake();
+    if (warm) return warm;
     const s = this.#settings;
-    const attempt = () =>
-      this.#protocol.dial(this.target, {
-        timeoutMs: s.dialTimeoutMs,
-        noDelay: s.tcpNoDelay,
-        keepAlive: s.tcpKeepAlive,
-        signal,
-      });
-    const once = this.breaker ? () => this.breaker!.execute(attempt, { signal }) : attempt;
+    const once = () => this.#attempt(signal);
     try {
       if (s.dialAttempts <= 1) return await once();
       return await retry(once, {

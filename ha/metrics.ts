@@ -8,7 +8,9 @@
  * `_bytes_received_total`, `_errors_total` (plus `phase`), `_connections_rejected_total` (plus
  * `reason`), `_connection_duration_seconds`, `_forward_latency_seconds` (accept to upstream
  * connected), `_backpressure_pauses_total`, `_circuit_breaker_state` (0 closed, 1 half-open,
- * 2 open; labelled by `target`), and prom-client's default process metrics.
+ * 2 open; labelled by `target`), `_pool_connections_active`, `_pool_connections_created_total`,
+ * `_pool_connections_reused_total` (tunnels with an upstream pool), and prom-client's default
+ * process metrics.
  * @module
  */
 import type * as PromClient from "prom-client";
@@ -24,6 +26,8 @@ export interface MetricsSource {
   };
   /** The target's breaker, if any. */
   readonly breaker?: { readonly state: "closed" | "open" | "half_open" } | undefined;
+  /** The warm upstream connections, if any. */
+  readonly pool?: { stats(): { readonly created: number; readonly reused: number; readonly idle: number } } | undefined;
 }
 
 /** Labels identifying one tunnel in every series. */
@@ -72,7 +76,7 @@ const BREAKER_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 interface Watched {
   readonly source: MetricsSource;
   readonly labels: TunnelLabels;
-  last: { sent: number; received: number; pauses: number };
+  last: { sent: number; received: number; pauses: number; poolCreated: number; poolReused: number };
 }
 
 /**
@@ -177,6 +181,37 @@ export class TunnelMetrics {
     counterFromStats("bytes_received_total", "Bytes received from clients.", "received");
     counterFromStats("backpressure_pauses_total", "Times a side paused because the other had not drained.", "pauses");
     new prom.Gauge({
+      name: name("pool_connections_active"),
+      help: "Warm upstream connections ready in the pool.",
+      labelNames,
+      registers,
+      collect() {
+        for (const w of watched) {
+          const pool = w.source.pool;
+          if (pool) this.set(tunnelLabels(w), pool.stats().idle);
+        }
+      },
+    });
+    const poolCounter = (suffix: string, help: string, key: "created" | "reused") =>
+      new prom.Counter({
+        name: name(suffix),
+        help,
+        labelNames,
+        registers,
+        collect() {
+          for (const w of watched) {
+            const pool = w.source.pool;
+            if (!pool) continue;
+            const now = pool.stats()[key];
+            const lastKey = key === "created" ? "poolCreated" : "poolReused";
+            if (now > w.last[lastKey]) this.inc(tunnelLabels(w), now - w.last[lastKey]);
+            w.last[lastKey] = now;
+          }
+        },
+      });
+    poolCounter("pool_connections_created_total", "Upstream connections dialed by the pool.", "created");
+    poolCounter("pool_connections_reused_total", "Warm upstream connections handed to clients.", "reused");
+    new prom.Gauge({
       name: name("circuit_breaker_state"),
       help: "Upstream circuit breaker state: 0 closed, 1 half-open, 2 open.",
       labelNames: [...labelNames, "target"],
@@ -217,8 +252,15 @@ export class TunnelMetrics {
       get breaker() {
         return source().breaker;
       },
+      get pool() {
+        return source().pool;
+      },
     };
-    this.#watched.push({ source: lazy, labels, last: { sent: 0, received: 0, pauses: 0 } });
+    this.#watched.push({
+      source: lazy,
+      labels,
+      last: { sent: 0, received: 0, pauses: 0, poolCreated: 0, poolReused: 0 },
+    });
     const base = { listener: labels.listener, protocol: labels.protocol };
     return {
       onAccept: () => this.#connections.inc(base),

@@ -39,3 +39,4 @@ export * from "./health.ts";
 export * from "./metrics.ts";
 export * from "./admin_server.ts";
 export * from "./shutdown.ts";
+export * from "./conn_pool.ts";

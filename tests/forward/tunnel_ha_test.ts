@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { Tunnel } from "../../forward/tunnel.ts";
+import { TunnelMetrics } from "../../ha/metrics.ts";
 import type { ConnectionEnd } from "../../forward/tunnel.ts";
 import { UpstreamUnavailableError } from "../../forward/upstream.ts";
 import { test } from "../_util/test.ts";
@@ -135,4 +136,27 @@ test("Tunnel.connections() lists open connections with their bytes", async () =>
   client.end();
   await data;
   client.destroy();
+});
+
+test("with upstreamPoolSize, clients get warm pre-dialed connections and the pool metrics count them", async () => {
+  await using echo = await startEchoServer();
+  const metrics = await TunnelMetrics.create({ defaultMetrics: false });
+  const tunnel: Tunnel = new Tunnel(
+    { listenAddr: "127.0.0.1:0", targetAddr: `127.0.0.1:${echo.port}`, upstreamPoolSize: 2 },
+    { observer: metrics.observe(() => tunnel, { listener: "pool", protocol: "tcp", target: "echo" }) },
+  );
+  await using _tunnel = tunnel;
+  await tunnel.start();
+  await waitFor(() => tunnel.pool?.stats().idle === 2, "the pool to fill");
+  for (const word of ["one", "two", "three"]) {
+    assert.equal(new TextDecoder().decode(await roundTrip(tunnel.addr!.port, new TextEncoder().encode(word))), word);
+    await waitFor(() => tunnel.pool?.stats().idle === 2, "the pool to refill");
+  }
+  const stats = tunnel.pool!.stats();
+  assert.equal(stats.reused, 3);
+  assert.equal(stats.created, 5);
+  const text = await metrics.text();
+  assert.match(text, /^ts_tunnel_pool_connections_reused_total\{listener="pool",protocol="tcp"\} 3$/m);
+  assert.match(text, /^ts_tunnel_pool_connections_created_total\{listener="pool",protocol="tcp"\} 5$/m);
+  assert.match(text, /^ts_tunnel_pool_connections_active\{listener="pool",protocol="tcp"\} 2$/m);
 });
