@@ -6,6 +6,7 @@
  */
 import { startAdminServer } from "../ha/admin_server.ts";
 import { HealthRegistry } from "../ha/health.ts";
+import { ResourceMonitor } from "../ha/resource_monitor.ts";
 import { ShutdownManager } from "../ha/shutdown.ts";
 import type { Logger } from "../ha/logger.ts";
 import { TunnelMetrics } from "../ha/metrics.ts";
@@ -116,6 +117,7 @@ export async function serveTunnels(
     }
   }
   let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
+  using resources = ctx.admin ? new ResourceMonitor() : undefined;
   if (ctx.admin) {
     const health = new HealthRegistry();
     tunnels.forEach((t) => registerTunnelHealth(health, t));
@@ -131,6 +133,7 @@ export async function serveTunnels(
           version: ctx.version,
           runtime: runtime.name,
           uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+          resources: resources?.latest,
           ...tunnelStatus(tunnels),
         }),
         circuits: () => circuitStatus(tunnels),

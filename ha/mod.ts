@@ -40,3 +40,4 @@ export * from "./metrics.ts";
 export * from "./admin_server.ts";
 export * from "./shutdown.ts";
 export * from "./conn_pool.ts";
+export * from "./resource_monitor.ts";

@@ -54,6 +54,7 @@ test("the admin server exports metrics equal to the bytes and connections moved,
     assert.equal(status.tunnels[0].stats.connections, 3);
     assert.equal(status.tunnels[0].stats.bytesReceived, total);
     assert.equal(status.tunnels[0].state, "listening");
+    assert.ok(status.resources.rssBytes > 0 && status.resources.openFds > 0);
     const circuit = await (await fetch(`${base}/circuit`)).json();
     assert.equal(circuit.breakers[0].state, "closed");
     const missing = await fetch(`${base}/nope`);
