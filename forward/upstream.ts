@@ -52,6 +52,11 @@ export class UpstreamUnavailableError extends NetError {
   }
 }
 
+/** Dial failures worth another attempt: network errors, but not an open circuit. */
+function retryable(error: unknown): boolean {
+  return !(error instanceof CircuitOpenError) && error instanceof NetError;
+}
+
 /** One target: dials through its breaker, retrying failed attempts. */
 export class Upstream {
   /** The target. */
@@ -122,22 +127,32 @@ export class Upstream {
     const warm = this.pool?.tryTake();
     if (warm) return warm;
     const s = this.#settings;
-    const once = () => this.#attempt(signal);
     try {
-      if (s.dialAttempts <= 1) return await once();
-      return await retry(once, {
-        maxAttempts: s.dialAttempts,
-        initialDelayMs: s.dialRetryInitialDelayMs,
-        maxDelayMs: s.dialRetryMaxDelayMs,
-        retryIf: (error) => !(error instanceof CircuitOpenError) && error instanceof NetError,
-        signal,
-      });
-    } catch (error) {
-      const last = error instanceof RetryError ? error.cause : error;
-      if (last instanceof CircuitOpenError) {
-        throw new UpstreamUnavailableError(this.target, last.remainingCooldownMs, last);
+      // The common case (the first attempt works) costs no retry machinery at all.
+      return await this.#attempt(signal);
+    } catch (first) {
+      if (s.dialAttempts <= 1 || !retryable(first)) throw this.#unwrap(first);
+      try {
+        return await retry(
+          // Attempt 1 already happened above: report its error so retry() waits before attempt 2.
+          ({ attempt }) => attempt === 1 ? Promise.reject(first) : this.#attempt(signal),
+          {
+            maxAttempts: s.dialAttempts,
+            initialDelayMs: s.dialRetryInitialDelayMs,
+            maxDelayMs: s.dialRetryMaxDelayMs,
+            retryIf: retryable,
+            signal,
+          },
+        );
+      } catch (error) {
+        throw this.#unwrap(error instanceof RetryError ? error.cause : error);
       }
-      throw last;
     }
+  }
+
+  #unwrap(error: unknown): unknown {
+    return error instanceof CircuitOpenError
+      ? new UpstreamUnavailableError(this.target, error.remainingCooldownMs, error)
+      : error;
   }
 }
