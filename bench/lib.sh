@@ -84,6 +84,7 @@ start_backends() {
     if "$LOADGEN" waitport "$p" 1; then log "port $p is in use (another bench run?); set ECHO_PORT/IPERF_PORT"; return 1; fi
   done
   "$LOADGEN" echo "$ECHO_PORT" 14400 >"$BENCH_TMP/echo.log" 2>&1 &
+  ECHO_PID=$!
   BACKEND_PIDS+=($!)
   iperf3 -s -p "$IPERF_PORT" -B 127.0.0.1 >"$BENCH_TMP/iperf3-server.log" 2>&1 &
   BACKEND_PIDS+=($!)
@@ -202,10 +203,31 @@ measure_tput() {
     printf "{\"gbps\":%s,\"parallel\":%d,\"dir\":\"%s\",\"seconds\":%d,%s%s}\n", (b + 0 > 0 ? sprintf("%.3f", b / 1e9) : "null"), p, d, s, e, c }'
 }
 
-# lat PORT ROUNDTRIPS [PID]: 64-byte ping-pong on one connection
+# Latency tests pin CPUs: the load generator on CPU 0, the system and the echo backend on the last CPU, so that
+# a round trip crosses CPUs exactly twice with or without a proxy. Left to the scheduler, placement flips a VM's
+# p50 between ~15 µs (same CPU) and ~60 µs (cross-CPU wake-ups) from one run to the next.
+LAST_CPU=$(($(nproc) - 1))
+_pin_trees() { # cpu-list pid...: every thread of every process in these trees
+  local cpus="$1" root p
+  shift
+  for root in "$@"; do
+    [[ -n "$root" ]] || continue
+    for p in $(tree_pids "$root"); do taskset -a -p -c "$cpus" "$p" >/dev/null 2>&1 || true; done
+  done
+}
+_pinned() { # PID cmd...: runs cmd on CPU 0 while PID's tree and the echo server are on the last CPU
+  local pid="$1"
+  shift
+  if ((LAST_CPU == 0)) || ! command -v taskset >/dev/null; then "$@"; return; fi
+  _pin_trees "$LAST_CPU" "$pid" "${ECHO_PID:-}"
+  taskset -c 0 "$@"
+  _pin_trees "0-$LAST_CPU" "$pid" "${ECHO_PID:-}"
+}
+
+# lat PORT ROUNDTRIPS [PID]: 64-byte ping-pong on one connection (pinned, see above)
 measure_lat() {
   local c0; c0="$(_cpu_before "${3:-}")"
-  _with_cpu "${3:-}" "$c0" "$(timeout 90 "$LOADGEN" pingpong "$1" "$2" 64 2000)"
+  _with_cpu "${3:-}" "$c0" "$(_pinned "${3:-}" timeout 90 "$LOADGEN" pingpong "$1" "$2" 64 2000)"
 }
 
 # rate PORT CONCURRENCY SECONDS [PID]: connect + 64-byte echo + close
@@ -223,14 +245,17 @@ measure_gt() {
     gtconc) args="10 50 1024 $runs" ;; # 10 workers x 50 short connections, 1 KiB
   esac
   c0="$(_cpu_before "${4:-}")"
+  local pin=()
+  [[ "$mode" == gtrtt ]] && pin=(_pinned "${4:-}") # a latency test: pinned like measure_lat
   # shellcheck disable=SC2086
-  _with_cpu "${4:-}" "$c0" "$(timeout 90 "$LOADGEN" "$mode" "$port" $args)"
+  _with_cpu "${4:-}" "$c0" "$("${pin[@]}" timeout 90 "$LOADGEN" "$mode" "$port" $args)"
 }
 
 # mem PORT PID NCONNS: RSS/PSS of the proxy tree before and while holding N
-# idle connections, each forwarded end to end by one 64-byte echo first.
+# idle connections, each forwarded end to end by one 64-byte echo first;
+# procs = processes in the tree while holding (socat forks one per connection).
 measure_mem() {
-  local port="$1" pid="$2" n="$3" f="$BENCH_TMP/hold.out" hp rss0 pss0 rss1 pss1 ready held
+  local port="$1" pid="$2" n="$3" f="$BENCH_TMP/hold.out" hp rss0 pss0 rss1 pss1 procs ready held
   "$LOADGEN" pingpong "$port" 500 64 0 >/dev/null || true # warm the proxy up
   sleep 1
   rss0="$(tree_rss_kb "$pid")"; pss0="$(tree_pss_kb "$pid")"
@@ -243,12 +268,12 @@ measure_mem() {
     sleep 0.1
   done
   sleep 2 # let the proxy settle (GC, lazy buffers)
-  rss1="$(tree_rss_kb "$pid")"; pss1="$(tree_pss_kb "$pid")"
+  rss1="$(tree_rss_kb "$pid")"; pss1="$(tree_pss_kb "$pid")"; procs="$(tree_pids "$pid" | wc -l)"
   ready="$(grep ready "$f" || echo '{"held":0,"errors":-1}')"
   stop_tree "$hp"
   held="$(echo "$ready" | sed -E 's/.*"held":([0-9]+).*/\1/')"
-  awk -v r0="$rss0" -v r1="$rss1" -v p0="$pss0" -v p1="$pss1" -v h="$held" -v ready="$ready" 'BEGIN {
+  awk -v r0="$rss0" -v r1="$rss1" -v p0="$pss0" -v p1="$pss1" -v h="$held" -v n="$procs" -v ready="$ready" 'BEGIN {
     per = h > 0 ? (r1 - r0) * 1024 / h : -1; pper = h > 0 ? (p1 - p0) * 1024 / h : -1
     sub(/^\{/, "", ready); sub(/\}$/, "", ready)
-    printf "{\"rss_before_kb\":%d,\"rss_after_kb\":%d,\"bytes_per_conn\":%.0f,\"pss_before_kb\":%d,\"pss_after_kb\":%d,\"pss_bytes_per_conn\":%.0f,%s}\n", r0, r1, per, p0, p1, pper, ready }'
+    printf "{\"rss_before_kb\":%d,\"rss_after_kb\":%d,\"bytes_per_conn\":%.0f,\"pss_before_kb\":%d,\"pss_after_kb\":%d,\"pss_bytes_per_conn\":%.0f,\"procs\":%d,%s}\n", r0, r1, per, p0, p1, pper, n, ready }'
 }

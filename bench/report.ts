@@ -25,9 +25,8 @@ const MAIN: Col[] = [
   { metric: "lat", field: "p99_us", title: "ping-pong p99 µs", digits: 0, better: "lower" },
   { metric: "rate", field: "conns_per_s", title: "conn/s", digits: 0, better: "higher" },
   { metric: "rate", field: "errors", title: "conn errors", digits: 0, better: null },
-  { metric: "mem", field: "bytes_per_conn", title: "RSS B/idle conn", digits: 0, better: null },
-  { metric: "mem", field: "pss_bytes_per_conn", title: "PSS B/idle conn", digits: 0, better: null },
-  { metric: "mem", field: "rss_after_kb", title: "RSS MiB holding", digits: 1, better: null, scale: 1 / 1024 },
+  { metric: "mem", field: "conn_bytes", title: "B/idle conn ¹", digits: 0, better: null },
+  { metric: "mem", field: "held_kb", title: "MiB holding ¹", digits: 1, better: null, scale: 1 / 1024 },
 ];
 const GT: Col[] = [
   { metric: "gtput", field: "mb_per_s", title: "(a) 1 MiB echo MB/s", digits: 0, better: "higher" },
@@ -63,6 +62,15 @@ for (const [i, f] of files.entries()) { // reps of a second file become 1001, 10
   for (const line of (await Deno.readTextFile(f)).split("\n")) {
     if (line.trim()) all.push({ ...JSON.parse(line), rep: JSON.parse(line).rep + i * 1000 });
   }
+}
+// Memory per idle connection: RSS growth of a single process; PSS growth of a process tree (socat forks one per
+// connection, nginx runs master + worker), where RSS would count shared pages once per process. A single process's
+// PSS is not used: it moves whenever unrelated processes map the same binary (e.g. other deno/bun runs).
+for (const r of all) {
+  if (r.metric !== "mem") continue;
+  const tree = Number(r.procs ?? 1) > 1;
+  r.conn_bytes = tree ? r.pss_bytes_per_conn : r.bytes_per_conn;
+  r.held_kb = tree ? r.pss_after_kb : r.rss_after_kb;
 }
 const meta: Record<string, unknown> = all.find((r) => r.metric === "meta") ?? {};
 const rows = all.filter((r) => r.metric !== "meta");
@@ -145,11 +153,19 @@ out.push(
   "## Summary",
   "",
   "Median over reps; in brackets the ratio to `direct` measured in the same rep (median over reps). " +
-    "Throughput and conn/s: higher is better; latency: lower is better. Memory: growth of the system's " +
-    "process tree per idle forwarded connection.",
+    "Throughput and conn/s: higher is better; latency: lower is better (measured with the load generator on CPU 0 " +
+    "and the system plus echo server on the last CPU).",
   "",
 );
 table(present(MAIN), withRatio);
+if (rows.some((r) => r.metric === "mem")) {
+  out.push(
+    "¹ Memory of the system per idle forwarded connection (growth while holding them) and in total while holding: " +
+      "RSS for a single process, PSS (shared pages split among the processes mapping them) for process trees such " +
+      "as socat's fork per connection.",
+    "",
+  );
+}
 const effCols = ["tput1_up", "tput1_down", "tput8_up", "tput8_down"].filter((m) => rows.some((r) => r.metric === m));
 if (effCols.length || rows.some((r) => r.metric === "rate")) {
   out.push(
@@ -205,7 +221,7 @@ if (svgPath) {
   const relative = (s: string, c: Col) => c.better === "lower" ? 1 / ratio(s, c) : ratio(s, c);
   const groups = PLOT.filter(([c]) => perRep("direct", c).size > 0);
   const bars: Bar[] = others.map((s) => ({ label: s, values: groups.map(([c]) => relative(s, c)) }));
-  const memCol = MAIN[9];
+  const memCol = MAIN.find((c) => c.field === "conn_bytes")!;
   const svg = renderSvg({
     title: `ts-tunnel benchmark · ${meta.date ?? files.join(", ")} · ${reps} rep(s)${meta.quick ? " (quick)" : ""}`,
     groups: groups.map(([, l]) => l),

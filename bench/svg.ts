@@ -119,7 +119,7 @@ export function renderSvg(d: PlotData): string {
     top += h + 24;
   }
   const half = (W - PAD) / 2;
-  const [m, mh] = hbars(d.memory, 10, half, top, "Memory per idle forwarded connection (PSS, log scale)", "B", true);
+  const [m, mh] = hbars(d.memory, 10, half, top, "Memory per idle forwarded connection (log scale)", "B", true);
   const [e, eh] = hbars(d.efficiency, 10 + half, half, top, "Bulk Gbit per proxy CPU-second (median)", "", false);
   parts.push(...m, ...e);
   const height = top + Math.max(mh, eh) + 10;
