@@ -6,7 +6,7 @@
  */
 import { errnoText } from "./_errno.ts";
 import { decodeSockaddr, SOCKADDR_STORAGE_SIZE } from "./_ip.ts";
-import { type Libc, O_CLOEXEC, type SockAddr } from "./libc.ts";
+import { AF_INET, AF_INET6, type Libc, O_CLOEXEC, type SockAddr } from "./libc.ts";
 
 /** Where glibc lives on every Linux distribution the fast path targets. */
 export const LIBC_PATH = "libc.so.6";
@@ -44,6 +44,7 @@ export const SYMBOLS = {
   getpid: { parameters: [], result: I },
   open: { parameters: [BUF, I], result: I },
   getdents64: { parameters: [I, BUF, SIZE], result: I },
+  eventfd: { parameters: [U, I], result: I },
   __errno_location: { parameters: [], result: PTR },
 } as const satisfies Record<string, SymbolSpec>;
 
@@ -69,6 +70,7 @@ export interface LibcSymbols {
   getpid(): number;
   open(path: Buf, flags: number): number;
   getdents64(fd: number, buffer: Buf, length: number): number;
+  eventfd(initialValue: number, flags: number): number;
 }
 
 /** What an adapter adds to the symbols. */
@@ -176,6 +178,13 @@ export function createLibc(s: LibcSymbols, native: NativeParts): Libc {
       errnoCell[0] = 0; // so that a stored -1 (errno 0) can be told from a failure
       return s.getsockopt(fd, level, name, intValue, length) === 0 ? intValue[0] : -1;
     },
+    socketPort(fd, peer) {
+      length[0] = SOCKADDR_STORAGE_SIZE;
+      const rc = peer ? s.getpeername(fd, addr, length) : s.getsockname(fd, addr, length);
+      if (rc !== 0 || length[0] < 4) return -1;
+      const family = LITTLE_ENDIAN ? addr[0] | (addr[1] << 8) : (addr[0] << 8) | addr[1];
+      return family === AF_INET || family === AF_INET6 ? (addr[2] << 8) | addr[3] : -1;
+    },
     getsockname: (fd) => sockaddr(fd, false),
     getpeername: (fd) => sockaddr(fd, true),
     pipe2(fds, flags) {
@@ -209,6 +218,7 @@ export function createLibc(s: LibcSymbols, native: NativeParts): Libc {
           timeoutMs,
         )),
     getpid: () => s.getpid(),
+    eventfd: (initialValue, flags) => s.eventfd(initialValue >>> 0, flags),
     listFds() {
       const fds: number[] = [];
       scanFds((fd) => {

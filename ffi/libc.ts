@@ -50,6 +50,12 @@ export interface Libc {
    * cleared first, so a -1 with `errno() === 0` is a stored value (an unsigned option at its maximum).
    */
   getIntOption(fd: number, level: number, name: number): number;
+  /**
+   * The port alone of `getsockname(2)` (`peer` false) or `getpeername(2)` (`peer` true), with no
+   * decoding and no allocation: the port for an IPv4 or IPv6 socket, -1 for anything else (not a
+   * socket, another family, not connected). A cheap first test when looking for a socket.
+   */
+  socketPort(fd: number, peer: boolean): number;
   /** `getsockname(2)`: the local address, or `undefined` (with `errno` set). */
   getsockname(fd: number): SockAddr | undefined;
   /** `getpeername(2)`: the peer's address, or `undefined` (`ENOTCONN` for listeners and unconnected sockets). */
@@ -92,6 +98,11 @@ export interface Libc {
 
   /** `getpid(2)`. */
   getpid(): number;
+  /**
+   * `eventfd(2)`: a counter fd that a `write` of 8 bytes increments and a `read` of 8 bytes resets;
+   * readable while nonzero, so it wakes an `epoll_wait` from another thread. The fd, or -1.
+   */
+  eventfd(initialValue: number, flags: number): number;
   /** The open file descriptors of this process, ascending (from `/proc/self/fd`, read with `getdents64`). */
   listFds(): number[];
   /**
@@ -145,6 +156,8 @@ export const TCP_KEEPIDLE = 4;
 export const TCP_KEEPINTVL = 5;
 /** Unanswered probes before the connection is dropped (1–127). */
 export const TCP_KEEPCNT = 6;
+/** `struct tcp_info` (read-only); its first byte is the connection state (`TCP_CLOSE` is 7). */
+export const TCP_INFO = 11;
 /** Acknowledge at once instead of delaying ACKs (not sticky: the kernel may leave quickack mode). */
 export const TCP_QUICKACK = 12;
 /** Server TCP Fast Open: the queue length of pending TFO requests (listening or unbound sockets). */
@@ -167,6 +180,8 @@ export const SHUT_RDWR = 2;
 export const F_GETFL = 3;
 /** `fcntl` command: set the file status flags. */
 export const F_SETFL = 4;
+/** `fcntl` command: duplicate an fd onto the lowest free number ≥ `arg`, with close-on-exec set. */
+export const F_DUPFD_CLOEXEC = 1030;
 /** `fcntl` command: resize a pipe (rounded up to a power-of-two number of pages); returns the new size. */
 export const F_SETPIPE_SZ = 1031;
 /** `fcntl` command: a pipe's capacity in bytes. */
@@ -175,6 +190,12 @@ export const F_GETPIPE_SZ = 1032;
 export const O_NONBLOCK = 0o4000;
 /** Close on exec (`pipe2`, `epoll_create1` as `EPOLL_CLOEXEC`). */
 export const O_CLOEXEC = 0o2000000;
+
+// eventfd(2).
+/** `eventfd` flag: nonblocking reads and writes. */
+export const EFD_NONBLOCK = 0o4000;
+/** `eventfd` flag: close on exec. */
+export const EFD_CLOEXEC = 0o2000000;
 
 // splice(2).
 /** Hint: move pages instead of copying. */
@@ -247,6 +268,8 @@ export const ENOPROTOOPT = 92;
 export const EOPNOTSUPP = 95;
 /** Address already in use. */
 export const EADDRINUSE = 98;
+/** Software caused connection abort. */
+export const ECONNABORTED = 103;
 /** Connection reset by peer. */
 export const ECONNRESET = 104;
 /** Transport endpoint is already connected. */

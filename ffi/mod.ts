@@ -1,6 +1,7 @@
 /**
  * The opt-in Linux layer: libc through FFI (`Deno.dlopen` or `bun:ffi`, chosen at run time), TCP
- * socket options the runtimes do not offer, and go-tunnel's `optimizeTcpConn`.
+ * socket options the runtimes do not offer, go-tunnel's `optimizeTcpConn`, and the splice engine
+ * ({@linkcode splicePath}), which forwards plain TCP pairs inside the kernel.
  *
  * Nothing here runs when the module is imported: the bindings load on the first
  * {@linkcode loadLibc} call. On Deno they need `--allow-ffi`; without it, or off Linux,
@@ -18,6 +19,14 @@
  * }
  * ```
  *
+ * @example Splice TCP pairs in the kernel, falling back to the pumps
+ * ```ts ignore
+ * import { DEFAULT_FAST_PATHS, forward } from "@ts-tunnel/tunnel/forward";
+ * import { splicePath } from "@ts-tunnel/tunnel/ffi";
+ * const stats = await forward(client, upstream, { fastPaths: [splicePath, ...DEFAULT_FAST_PATHS] });
+ * console.log(stats.path); // "splice" on Linux with FFI, a pump elsewhere
+ * ```
+ *
  * @example Read a socket's options back
  * ```ts ignore
  * import { findSocketFd, loadLibc, readSocketOptions } from "@ts-tunnel/tunnel/ffi";
@@ -30,7 +39,28 @@
 export { libcUnavailableReason, loadLibc } from "./load.ts";
 export type { Libc, SockAddr } from "./libc.ts";
 export { findListenerFd, findSocketFd, type SocketEnds } from "./socket_fd.ts";
-export type { NetAddr } from "../protocols/types.ts";
+export type { Conn, NetAddr } from "../protocols/types.ts";
+export type { FastPath, FastPathResult, ForwardCounters, ForwardEnd, PumpOptions } from "../forward/types.ts";
+export { closeSpliceEngine, createSpliceEngine, SpliceEngine, spliceEngine } from "./splice_engine.ts";
+export {
+  DEFAULT_SPLICE_MAX_PAIRS,
+  DEFAULT_SPLICE_PIPE_SIZE,
+  DEFAULT_SPLICE_POOLED_PIPES,
+  DEFAULT_SPLICE_SYNC_INTERVAL_MS,
+  type SpliceEngineOptions,
+  type SpliceEngineStats,
+  type SpliceForwardOptions,
+  type SpliceLoopMode,
+  type SpliceResult,
+} from "./splice_options.ts";
+export {
+  createSplicePath,
+  type SpliceFastPath,
+  splicePath,
+  type SplicePathConfig,
+  type SplicePathOptions,
+  type SplicePathResult,
+} from "./splice_path.ts";
 export {
   applySocketOptions,
   DEFAULT_FAST_OPEN_QUEUE_LENGTH,

@@ -53,6 +53,9 @@ export const NATIVE_IO: unique symbol = Symbol.for("ts-tunnel.nativeIO");
 /** Symbol under which a conn exposes its kernel file descriptor, when the runtime reveals it. */
 export const SOCKET_FD: unique symbol = Symbol.for("ts-tunnel.socketFd");
 
+/** Symbol set to `true` on conns that are plain kernel TCP sockets (no TLS or framing in between), so bytes may be spliced. */
+export const PLAIN_TCP: unique symbol = Symbol.for("ts-tunnel.plainTcp");
+
 /** A conn that may carry native I/O. */
 export interface NativeConn extends Conn {
   /** The runtime's own I/O, if this conn offers it. */

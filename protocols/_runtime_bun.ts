@@ -5,7 +5,7 @@
  */
 import process from "node:process";
 import { closeIfLate, isCancellation, isTimeoutReason } from "./_abort.ts";
-import { NATIVE_IO, type PushIO, type PushSink, SOCKET_FD } from "./_native_io.ts";
+import { NATIVE_IO, PLAIN_TCP, type PushIO, type PushSink, SOCKET_FD } from "./_native_io.ts";
 import { ReadyIncoming } from "./_ready_incoming.ts";
 import { pushStreams } from "./_streams.ts";
 import { formatAddr, netAddr } from "./address.ts";
@@ -108,6 +108,7 @@ const IGNORE_SINK: PushSink = { data() {}, drain() {}, end() {}, close() {} };
  */
 class BunTcpConn implements TcpConn, PushIO {
   readonly kind = "push" as const;
+  readonly [PLAIN_TCP] = true;
   #socket: BunSocket;
   sink: PushSink = IGNORE_SINK;
   isClosed = false;
@@ -121,6 +122,9 @@ class BunTcpConn implements TcpConn, PushIO {
     this.#socket = socket;
     socket.data = this;
     socket.pause();
+    // Read the peer's address now: Bun forgets it once the socket closes, and errors are
+    // reported after that.
+    this.#remoteAddr = netAddr(socket.remoteAddress, socket.remotePort);
   }
 
   get [NATIVE_IO](): PushIO {

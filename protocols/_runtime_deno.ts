@@ -3,7 +3,7 @@
  * @module
  */
 import { closeIfLate, isCancellation, isTimeoutReason } from "./_abort.ts";
-import { NATIVE_IO, type PullIO } from "./_native_io.ts";
+import { NATIVE_IO, PLAIN_TCP, type PullIO } from "./_native_io.ts";
 import { ReadyIncoming } from "./_ready_incoming.ts";
 import { pullReadable, pullWritable } from "./_streams.ts";
 import { formatAddr, netAddr } from "./address.ts";
@@ -53,6 +53,7 @@ function toNetAddr(addr: Deno.Addr): NetAddr {
  */
 class DenoTcpConn implements TcpConn, PullIO {
   readonly kind = "pull" as const;
+  readonly [PLAIN_TCP] = true;
   #conn: Deno.TcpConn;
   #isClosed = false;
   #writeClosed = false;
