@@ -96,6 +96,12 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "attempts to reach the target, with backoff",
     default: String(DEFAULT_TUNNEL_CONFIG.dialAttempts),
   },
+  "forward-path": {
+    type: "string",
+    value: "PATH",
+    help: "auto (kernel splice when possible, else the native pump), splice (required), pump",
+    default: "auto",
+  },
   admin: { type: "string", value: "ADDR", help: "admin HTTP server: /metrics /health /livez /readyz /status /circuit" },
   "metrics-namespace": { type: "string", value: "NS", help: "prefix of the Prometheus series", default: "ts_tunnel" },
   status: { type: "string", value: "WHEN", help: "live status line: auto (on a terminal), on, off", default: "auto" },
@@ -158,6 +164,7 @@ const TUNNEL_FLAGS = [
   "max-connections-per-ip",
   "accept-rate",
   "dial-attempts",
+  "forward-path",
 ];
 
 function tunnelFromFlags(values: Record<string, string | boolean | undefined>): TunnelConfig {
@@ -204,6 +211,9 @@ function tunnelFromFlags(values: Record<string, string | boolean | undefined>): 
     ] as const
   ) {
     if (values[flag] !== undefined) config[field] = flagNumber(flag, count, values[flag] as string);
+  }
+  if (values["forward-path"] !== undefined) {
+    config.forwardPath = pick("forward-path", values["forward-path"] as string, ["auto", "splice", "pump"] as const);
   }
   if (values["buffer-size"] !== undefined) {
     config.bufferSize = flagNumber("buffer-size", (t) => parseSize(t, "-buffer-size"), values["buffer-size"] as string);

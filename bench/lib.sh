@@ -101,8 +101,8 @@ stop_backends() {
 # Default matrix: the physical limit, four peers, our engine on both runtimes,
 # and the engine's three presets on Deno.
 SYSTEMS_DEFAULT="direct nginx haproxy haproxy-splice-forced socat engine-deno engine-bun \
-engine-deno-server engine-deno-client engine-deno-high-throughput"
-SYSTEMS_KNOWN="$SYSTEMS_DEFAULT engine-bun-server engine-bun-client engine-bun-high-throughput deno-naive bun-naive"
+engine-deno-pump engine-bun-pump engine-deno-ha engine-deno-server engine-deno-client engine-deno-high-throughput"
+SYSTEMS_KNOWN="$SYSTEMS_DEFAULT engine-bun-ha engine-bun-server engine-bun-client engine-bun-high-throughput deno-naive bun-naive"
 
 _port_counter=0
 next_port() { # sets SYS_PORT: a fresh port per start, so a lingering process cannot answer
@@ -132,12 +132,18 @@ system_cmd() { # name listen target -> command line on stdout (run from the repo
       echo "socat -lf /dev/null TCP-LISTEN:$l,bind=127.0.0.1,fork,reuseaddr,backlog=4096,nodelay TCP:127.0.0.1:$t,nodelay" ;;
     deno-naive) echo "$DENO run -A --no-config $BENCH_DIR/proxies/deno-naive.ts $l $t" ;;
     bun-naive) echo "$BUN $BENCH_DIR/proxies/bun-naive.ts $l $t" ;;
-    engine-deno* | engine-bun*) # engine-<runtime>[-<preset>]
+    engine-deno* | engine-bun*) # engine-<runtime>[-<preset>|-pump|-ha]
       rt="${name#engine-}"; preset="${rt#*-}"; rt="${rt%%-*}"
       [[ "$preset" == "$rt" ]] && preset=""
-      local run="$DENO run -A"
+      local run="$DENO run -A" extra=""
       [[ "$rt" == bun ]] && run="$BUN"
-      echo "$run $ENGINE_CLI -listen 127.0.0.1:$l -target 127.0.0.1:$t${preset:+ -preset $preset}${ENGINE_ARGS:+ $ENGINE_ARGS}" ;;
+      case "$preset" in
+        pump) extra=" -forward-path pump"; preset="" ;; # the user-space native pump, no FFI
+        ha) # limits, metrics and the admin server on (compare with engine-<rt>)
+          extra=" -admin 127.0.0.1:0 -max-connections 100000 -max-connections-per-ip 100000 -accept-rate 1000000"
+          preset="" ;;
+      esac
+      echo "$run $ENGINE_CLI -listen 127.0.0.1:$l -target 127.0.0.1:$t${preset:+ -preset $preset}$extra${ENGINE_ARGS:+ $ENGINE_ARGS}" ;;
     *)
       local var="CMD_${name//-/_}"
       if [[ -z "${!var:-}" ]]; then log "unknown system '$name' (known: $SYSTEMS_KNOWN; or set $var)"; return 1; fi

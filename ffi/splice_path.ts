@@ -164,6 +164,7 @@ export function createSplicePath(config: SplicePathConfig = {}): SpliceFastPath 
   const getEngine = config.engine ?? spliceEngine;
   return {
     name: "splice",
+    tracksIdle: true,
     async tryForward(a: Conn, b: Conn, options: SplicePathOptions): Promise<FastPathResult> {
       if (!isPlainTcp(a) || !isPlainTcp(b)) return declined("a side is not a plain TCP conn");
       if (options.signal?.aborted) return declined("the signal is already aborted");

@@ -81,7 +81,17 @@ export interface TunnelConfig {
   upstreamPoolSize?: number;
   /** A warm upstream connection older than this is closed instead of used. @default {30_000} */
   upstreamPoolMaxAgeMs?: number;
+  /**
+   * How bytes move: `auto` splices in the kernel when it can (Linux, FFI allowed, plain TCP on
+   * both sides) and falls back to the runtime's native pump; `splice` requires the kernel path
+   * (start fails with the reason if it is unavailable); `pump` never loads FFI.
+   * @default {"auto"}
+   */
+  forwardPath?: ForwardPathMode;
 }
+
+/** Values of {@linkcode TunnelConfig.forwardPath}. */
+export type ForwardPathMode = "auto" | "splice" | "pump";
 
 /** A {@linkcode TunnelConfig} with every default applied. */
 export type ResolvedTunnelConfig = Required<Omit<TunnelConfig, "readBufferSize" | "writeBufferSize">>;
@@ -113,6 +123,7 @@ export const DEFAULT_TUNNEL_CONFIG: Readonly<Omit<ResolvedTunnelConfig, "listenA
   breakerCooldownMs: 30_000,
   upstreamPoolSize: 0,
   upstreamPoolMaxAgeMs: 30_000,
+  forwardPath: "auto",
 };
 
 function checkInteger(key: string, value: unknown, min: number, max: number, fix: string): void {
@@ -167,6 +178,11 @@ export function resolveTunnelConfig(config: TunnelConfig): ResolvedTunnelConfig 
   if (!["tcp", "tls", "http2", "http3", "quic"].includes(protocol)) {
     throw new TypeError(
       `Cannot use TunnelConfig.protocol = ${JSON.stringify(protocol)}: use one of tcp, tls, http2, http3, quic`,
+    );
+  }
+  if (!["auto", "splice", "pump"].includes(resolved.forwardPath)) {
+    throw new TypeError(
+      `Cannot use TunnelConfig.forwardPath = ${JSON.stringify(resolved.forwardPath)}: use one of auto, splice, pump`,
     );
   }
   if (!["auto", "server", "client"].includes(mode)) {

@@ -98,7 +98,16 @@ const ENTRY_TUNING: Record<string, { field: keyof TunnelConfig; kind: "duration"
   upstream_pool_size: { field: "upstreamPoolSize", kind: "count" },
   upstream_pool_max_age: { field: "upstreamPoolMaxAgeMs", kind: "duration" },
 };
-const ENTRY_KEYS = ["name", "listen", "target", "enabled", "preset", "options", ...Object.keys(ENTRY_TUNING)];
+const ENTRY_KEYS = [
+  "name",
+  "listen",
+  "target",
+  "enabled",
+  "preset",
+  "forward_path",
+  "options",
+  ...Object.keys(ENTRY_TUNING),
+];
 
 /** Parses `"64KiB"`, `"1MiB"`, `"65536"` or a number into bytes. */
 export function parseSize(value: unknown, path: string): number {
@@ -174,6 +183,15 @@ function parseEntry(entry: unknown, path: string): TunnelConfig | undefined {
       );
     }
     config = { ...make(), ...config };
+  }
+  if (entry.forward_path !== undefined) {
+    if (!["auto", "splice", "pump"].includes(entry.forward_path as string)) {
+      throw new ConfigError(
+        `${path}.forward_path`,
+        `${show(entry.forward_path)} is not a path; use one of auto, splice, pump`,
+      );
+    }
+    config.forwardPath = entry.forward_path as "auto" | "splice" | "pump";
   }
   if (!isMapping(options)) throw new ConfigError(`${path}.options`, "must be a mapping of option names to values");
   checkKeys(options, `${path}.options`, Object.keys(ENTRY_TUNING));

@@ -52,11 +52,15 @@ class ForwardRun implements EventListenerObject {
   #lastTotal = -1;
   #quietChecks = 0;
 
-  constructor(a: Conn, b: Conn, counters: ForwardCounters, idleTimeoutMs: number) {
+  constructor(a: Conn, b: Conn, counters: ForwardCounters) {
     this.a = a;
     this.b = b;
     this.counters = counters;
-    if (idleTimeoutMs > 0) {
+  }
+
+  /** Starts the idle check (for paths that do not track idleness themselves). Idempotent. */
+  watchIdle(idleTimeoutMs: number): void {
+    if (idleTimeoutMs > 0 && this.#timer === undefined) {
       const period = Math.max(1, Math.floor(idleTimeoutMs / IDLE_CHECKS_PER_TIMEOUT));
       this.#timer = setInterval(() => this.#checkIdle(), period);
     }
@@ -116,23 +120,36 @@ export async function forward(a: Conn, b: Conn, options: ForwardOptions = {}): P
     counters = { aToB: 0, bToA: 0, pauses: 0 },
   } = options;
   const started = performance.now();
-  const run = new ForwardRun(a, b, counters, idleTimeoutMs);
+  const run = new ForwardRun(a, b, counters);
   signal?.addEventListener("abort", run, { once: true });
-  const pumpOptions: PumpOptions = { counters, bufferSize, highWatermark, lowWatermark, reuseBuffers };
+  const pumpOptions: PumpOptions = {
+    counters,
+    bufferSize,
+    highWatermark,
+    lowWatermark,
+    reuseBuffers,
+    signal,
+    idleTimeoutMs,
+  };
   let path = streamPipe.name;
   try {
     if (signal?.aborted) run.stop("aborted");
     else {
       let handled = false;
       for (const fastPath of fastPaths) {
+        if (!fastPath.tracksIdle) run.watchIdle(idleTimeoutMs);
         const result = await fastPath.tryForward(a, b, pumpOptions);
         if (result.handled) {
           handled = true;
           path = result.path;
+          if (result.end && result.end !== "eof" && run.end === "eof") run.end = result.end;
           break;
         }
       }
-      if (!handled) await streamPipe.tryForward(a, b, pumpOptions);
+      if (!handled) {
+        run.watchIdle(idleTimeoutMs);
+        await streamPipe.tryForward(a, b, pumpOptions);
+      }
     }
   } catch (error) {
     // After we stopped the pair ourselves, errors from the closed sides are expected.

@@ -151,7 +151,10 @@ export async function serveTunnels(
   logger.info("ready", {
     tunnels: tunnels.length,
     runtime: runtime.name,
-    engine: runtime.name === "bun" ? "push-pump" : "pull-pump",
+    engine: tunnels.map((t) =>
+      t.forwardPath === "splice" ? "splice" : runtime.name === "bun" ? "push-pump" : "pull-pump"
+    )
+      .join(","),
   });
   onStarted?.(tunnels);
   ctx.statusLine?.start();
@@ -186,6 +189,7 @@ export async function serveTunnels(
     ctx.signal?.removeEventListener("abort", onAbort);
     ctx.statusLine?.stop();
     await admin?.close();
+    if (tunnels.some((t) => t.forwardPath === "splice")) await (await import("../ffi/mod.ts")).closeSpliceEngine();
   }
   return 0;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { formatAddr, parseDialAddr, parseListenAddr } from "../protocols/address.ts";
-import { NetError, ServerClosedError } from "../protocols/errors.ts";
+import { NetError, ServerClosedError, UnsupportedProtocolError } from "../protocols/errors.ts";
 import { createProtocol } from "../protocols/registry.ts";
 import type { Runtime } from "../protocols/runtime.ts";
 import { TcpProtocol } from "../protocols/tcp.ts";
@@ -16,8 +16,8 @@ import type { ConnPool } from "../ha/conn_pool.ts";
 import { Admission, type RejectReason } from "./admission.ts";
 import { Upstream } from "./upstream.ts";
 import { type ResolvedTunnelConfig, resolveTunnelConfig, type TunnelConfig } from "./config.ts";
-import { forward } from "./engine.ts";
-import type { ForwardCounters, ForwardStats } from "./types.ts";
+import { DEFAULT_FAST_PATHS, forward } from "./engine.ts";
+import type { FastPath, ForwardCounters, ForwardStats } from "./types.ts";
 
 /** A snapshot of a tunnel's counters (go-tunnel's `Stats`). */
 export interface TunnelStats {
@@ -37,6 +37,8 @@ export interface TunnelStats {
   readonly backpressurePauses: number;
   /** Milliseconds since `start()`. */
   readonly uptimeMs: number;
+  /** The path new connections take: `splice` (kernel) or `pump` (the runtime's native pump). */
+  readonly forwardPath: "splice" | "pump";
   /** Zeroes the cumulative counters (`active` stays). */
   reset(): void;
 }
@@ -151,6 +153,9 @@ export class Tunnel {
   #active = new Set<ActiveConnection>();
   #idle?: PromiseWithResolvers<void>;
   #force = new AbortController();
+  #fastPaths: readonly FastPath[] = DEFAULT_FAST_PATHS;
+  #forwardPath: "splice" | "pump" = "pump";
+  #pathReady: Promise<void> = Promise.resolve();
   #stopping = false;
   #closedTotals = { bytesSent: 0, bytesReceived: 0, pauses: 0 };
   #counts = { connections: 0, rejected: 0, errors: 0 };
@@ -212,6 +217,16 @@ export class Tunnel {
     this.#startedAt = performance.now();
     safely(this.#observer.onListen, listener.addr);
     this.#acceptLoop = this.#accept(listener);
+    // Chosen while accepting: the pending accept keeps the event loop alive while the splice
+    // worker (which does not) starts. Connections accepted meanwhile wait for the choice.
+    this.#pathReady = this.#chooseForwardPath();
+    try {
+      await this.#pathReady;
+    } catch (error) {
+      this.close();
+      await this.#acceptLoop;
+      throw error;
+    }
     options.signal?.addEventListener("abort", () => void this.stop(), { once: true });
   }
 
@@ -248,6 +263,33 @@ export class Tunnel {
     this.#active.add(connection);
     this.#counts.connections++;
     void this.#forwardOne(connection, incoming);
+  }
+
+  /** Loads the kernel splice path when the config allows it (FFI is imported only then). */
+  async #chooseForwardPath(): Promise<void> {
+    const mode = this.config.forwardPath;
+    if (mode === "pump" || this.config.protocol !== "tcp") return;
+    const ffi = await import("../ffi/mod.ts");
+    const engine = await ffi.spliceEngine().catch(() => undefined);
+    if (engine) {
+      await engine.start();
+      this.#fastPaths = [ffi.splicePath, ...DEFAULT_FAST_PATHS];
+      this.#forwardPath = "splice";
+      return;
+    }
+    if (mode === "splice") {
+      throw new UnsupportedProtocolError(
+        "tcp",
+        `forwardPath "splice" needs the Linux kernel path, which is unavailable: ${
+          ffi.libcUnavailableReason() ?? "the splice engine could not start"
+        }`,
+      );
+    }
+  }
+
+  /** The path new connections take: `splice`, or the runtime's native pump (`pump`). */
+  get forwardPath(): "splice" | "pump" {
+    return this.#forwardPath;
   }
 
   #fail(connection: ActiveConnection, remoteAddr: NetAddr, phase: ConnectionEnd["phase"], error: unknown): void {
@@ -297,6 +339,7 @@ export class Tunnel {
     }
     safely(this.#observer.onUpstream, id, performance.now() - acceptedAt);
     try {
+      await this.#pathReady;
       const stats = await forward(client, upstream, {
         signal: force,
         counters: connection,
@@ -305,6 +348,7 @@ export class Tunnel {
         highWatermark: this.config.backpressureHighWatermark,
         lowWatermark: this.config.backpressureLowWatermark,
         reuseBuffers: this.config.writeBufferPool,
+        fastPaths: this.#fastPaths,
       });
       this.#finish(connection);
       safely(this.#observer.onConnectionEnd, { id, remoteAddr, stats });
@@ -375,6 +419,7 @@ export class Tunnel {
       errors: this.#counts.errors,
       backpressurePauses: this.#closedTotals.pauses + livePauses,
       uptimeMs: this.#startedAt ? performance.now() - this.#startedAt : 0,
+      forwardPath: this.#forwardPath,
       reset: () => this.#reset(),
     };
   }

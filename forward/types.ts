@@ -19,7 +19,7 @@ export type ForwardEnd = "eof" | "idle-timeout" | "aborted";
 
 /** What {@linkcode forward} reports when both directions are done. */
 export interface ForwardStats extends Readonly<ForwardCounters> {
-  /** The path that moved the bytes: `"pull-pump"`, `"push-pump"`, `"stream-pipe"`, later `"splice"`. */
+  /** The path that moved the bytes: `"splice"`, `"pull-pump"`, `"push-pump"` or `"stream-pipe"`. */
   readonly path: string;
   /** Why forwarding ended. */
   readonly end: ForwardEnd;
@@ -39,12 +39,16 @@ export interface PumpOptions {
   readonly lowWatermark: number;
   /** Take large read buffers from the process-wide pool (else each connection keeps its own). */
   readonly reuseBuffers: boolean;
+  /** Ends the pair; paths that can stop without closing the conns (splice) watch it. */
+  readonly signal?: AbortSignal;
+  /** Idle timeout for paths that track activity themselves (splice); 0 disables. */
+  readonly idleTimeoutMs?: number;
 }
 
 /** Outcome of a fast path. `handled: false` guarantees that no bytes moved. */
 export type FastPathResult =
   | { readonly handled: false; readonly reason: string }
-  | { readonly handled: true; readonly path: string };
+  | { readonly handled: true; readonly path: string; readonly end?: ForwardEnd };
 
 /**
  * A way to move a whole pair. `tryForward` either declines having touched nothing, or moves the
@@ -53,6 +57,8 @@ export type FastPathResult =
 export interface FastPath {
   /** Name reported in {@linkcode ForwardStats.path}. */
   readonly name: string;
+  /** True for paths that enforce `idleTimeoutMs` themselves (the engine then adds no timer). */
+  readonly tracksIdle?: boolean;
   /** Moves the pair, or declines. */
   tryForward(a: Conn, b: Conn, options: PumpOptions): Promise<FastPathResult>;
 }

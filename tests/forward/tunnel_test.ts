@@ -148,3 +148,23 @@ test("Tunnel.start() rejects with EADDRINUSE when the port is taken", async () =
     return true;
   });
 });
+
+test("Tunnel splices in the kernel by default on Linux and uses the native pump with forwardPath: pump", async () => {
+  await using echo = await startEchoServer();
+  for (const [mode, expected] of [["auto", "splice"], ["pump", "pump"]] as const) {
+    const ends: ConnectionEnd[] = [];
+    await using tunnel = new Tunnel(
+      { listenAddr: "127.0.0.1:0", targetAddr: `127.0.0.1:${echo.port}`, forwardPath: mode },
+      { observer: { onConnectionEnd: (end) => ends.push(end) } },
+    );
+    await tunnel.start();
+    assert.equal(tunnel.stats().forwardPath, expected);
+    const payload = randomBytes(3 * 1024 * 1024, 11);
+    assert.ok(sameBytes(await roundTrip(tunnel.addr!.port, payload), payload));
+    await waitFor(() => ends.length === 1, "the connection end");
+    const pumpName = "Bun" in globalThis ? "push-pump" : "pull-pump";
+    assert.equal(ends[0].stats?.path, expected === "splice" ? "splice" : pumpName);
+    assert.equal(ends[0].stats?.aToB, payload.byteLength);
+    assert.equal(tunnel.stats().bytesSent, payload.byteLength);
+  }
+});
