@@ -108,7 +108,10 @@ const IGNORE_SINK: PushSink = { data() {}, drain() {}, end() {}, close() {} };
  */
 class BunTcpConn implements TcpConn, PushIO {
   readonly kind = "push" as const;
-  readonly [PLAIN_TCP] = true;
+  /** A plain kernel TCP socket: the splice path may take it (a prototype getter: no per-conn field). */
+  get [PLAIN_TCP](): true {
+    return true;
+  }
   #socket: BunSocket;
   sink: PushSink = IGNORE_SINK;
   isClosed = false;

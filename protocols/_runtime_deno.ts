@@ -53,7 +53,10 @@ function toNetAddr(addr: Deno.Addr): NetAddr {
  */
 class DenoTcpConn implements TcpConn, PullIO {
   readonly kind = "pull" as const;
-  readonly [PLAIN_TCP] = true;
+  /** A plain kernel TCP socket: the splice path may take it (a prototype getter: no per-conn field). */
+  get [PLAIN_TCP](): true {
+    return true;
+  }
   #conn: Deno.TcpConn;
   #isClosed = false;
   #writeClosed = false;
