@@ -148,6 +148,8 @@ export async function serveTunnels(
       endpoints: "/metrics /health /livez /readyz /status /circuit",
     });
   }
+  const fallback = tunnels.find((t) => t.spliceUnavailableReason)?.spliceUnavailableReason;
+  if (fallback) logger.info("kernel splice unavailable: forwarding in user space", { reason: fallback });
   logger.info("ready", {
     tunnels: tunnels.length,
     runtime: runtime.name,

@@ -156,6 +156,7 @@ export class Tunnel {
   #fastPaths: readonly FastPath[] = DEFAULT_FAST_PATHS;
   #forwardPath: "splice" | "pump" = "pump";
   #pathReady: Promise<void> = Promise.resolve();
+  #spliceUnavailable?: string;
   #stopping = false;
   #closedTotals = { bytesSent: 0, bytesReceived: 0, pauses: 0 };
   #counts = { connections: 0, rejected: 0, errors: 0 };
@@ -270,13 +271,20 @@ export class Tunnel {
     const mode = this.config.forwardPath;
     if (mode === "pump" || this.config.protocol !== "tcp") return;
     const ffi = await import("../ffi/mod.ts");
-    const engine = await ffi.spliceEngine().catch(() => undefined);
+    let failure: unknown;
+    const engine = await ffi.spliceEngine().catch((error) => void (failure = error));
     if (engine) {
-      await engine.start();
-      this.#fastPaths = [ffi.splicePath, ...DEFAULT_FAST_PATHS];
-      this.#forwardPath = "splice";
-      return;
+      try {
+        await engine.start(); // a worker that cannot start (e.g. in a packaged binary) means: pump
+        this.#fastPaths = [ffi.splicePath, ...DEFAULT_FAST_PATHS];
+        this.#forwardPath = "splice";
+        return;
+      } catch (error) {
+        failure = error;
+      }
     }
+    this.#spliceUnavailable = ffi.libcUnavailableReason() ??
+      (failure instanceof Error ? failure.message : "the splice engine could not start");
     if (mode === "splice") {
       throw new UnsupportedProtocolError(
         "tcp",
@@ -285,6 +293,11 @@ export class Tunnel {
         }`,
       );
     }
+  }
+
+  /** Why the kernel splice path is not used, when `forwardPath` is `auto` and it fell back. */
+  get spliceUnavailableReason(): string | undefined {
+    return this.#spliceUnavailable;
   }
 
   /** The path new connections take: `splice`, or the runtime's native pump (`pump`). */
