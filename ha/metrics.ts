@@ -157,7 +157,13 @@ export class TunnelMetrics {
         for (const w of watched) this.set(tunnelLabels(w), w.source.stats().active);
       },
     });
-    const counterFromStats = (suffix: string, help: string, key: "sent" | "received" | "pauses") =>
+    /** A counter fed at scrape time from a monotonic total a source reports (`undefined`: no series). */
+    const deltaCounter = (
+      suffix: string,
+      help: string,
+      key: keyof Watched["last"],
+      read: (w: Watched) => number | undefined,
+    ) =>
       new prom.Counter({
         name: name(suffix),
         help,
@@ -165,21 +171,26 @@ export class TunnelMetrics {
         registers,
         collect() {
           for (const w of watched) {
-            const stats = w.source.stats();
-            const now = key === "sent"
-              ? stats.bytesSent
-              : key === "received"
-              ? stats.bytesReceived
-              : stats.backpressurePauses;
-            const delta = now - w.last[key];
-            if (delta > 0) this.inc(tunnelLabels(w), delta);
+            const now = read(w);
+            if (now === undefined) continue;
+            if (now > w.last[key]) this.inc(tunnelLabels(w), now - w.last[key]);
             w.last[key] = now; // a stats reset() makes `now` smaller: the counter just stays
           }
         },
       });
-    counterFromStats("bytes_sent_total", "Bytes sent to clients.", "sent");
-    counterFromStats("bytes_received_total", "Bytes received from clients.", "received");
-    counterFromStats("backpressure_pauses_total", "Times a side paused because the other had not drained.", "pauses");
+    deltaCounter("bytes_sent_total", "Bytes sent to clients.", "sent", (w) => w.source.stats().bytesSent);
+    deltaCounter(
+      "bytes_received_total",
+      "Bytes received from clients.",
+      "received",
+      (w) => w.source.stats().bytesReceived,
+    );
+    deltaCounter(
+      "backpressure_pauses_total",
+      "Times a side paused because the other had not drained.",
+      "pauses",
+      (w) => w.source.stats().backpressurePauses,
+    );
     new prom.Gauge({
       name: name("pool_connections_active"),
       help: "Warm upstream connections ready in the pool.",
@@ -192,25 +203,18 @@ export class TunnelMetrics {
         }
       },
     });
-    const poolCounter = (suffix: string, help: string, key: "created" | "reused") =>
-      new prom.Counter({
-        name: name(suffix),
-        help,
-        labelNames,
-        registers,
-        collect() {
-          for (const w of watched) {
-            const pool = w.source.pool;
-            if (!pool) continue;
-            const now = pool.stats()[key];
-            const lastKey = key === "created" ? "poolCreated" : "poolReused";
-            if (now > w.last[lastKey]) this.inc(tunnelLabels(w), now - w.last[lastKey]);
-            w.last[lastKey] = now;
-          }
-        },
-      });
-    poolCounter("pool_connections_created_total", "Upstream connections dialed by the pool.", "created");
-    poolCounter("pool_connections_reused_total", "Warm upstream connections handed to clients.", "reused");
+    deltaCounter(
+      "pool_connections_created_total",
+      "Upstream connections dialed by the pool.",
+      "poolCreated",
+      (w) => w.source.pool?.stats().created,
+    );
+    deltaCounter(
+      "pool_connections_reused_total",
+      "Warm upstream connections handed to clients.",
+      "poolReused",
+      (w) => w.source.pool?.stats().reused,
+    );
     new prom.Gauge({
       name: name("circuit_breaker_state"),
       help: "Upstream circuit breaker state: 0 closed, 1 half-open, 2 open.",
