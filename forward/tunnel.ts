@@ -158,6 +158,7 @@ export class Tunnel {
   #pathReady: Promise<void> = Promise.resolve();
   #spliceUnavailable?: string;
   #stopping = false;
+  #stopped = false;
   #closedTotals = { bytesSent: 0, bytesReceived: 0, pauses: 0 };
   #counts = { connections: 0, rejected: 0, errors: 0 };
 
@@ -410,7 +411,6 @@ export class Tunnel {
     this.#force.abort(reason);
   }
 
-  #stopped = false;
 
   /** Stops at once: closes the listener and every connection. */
   close(): void {

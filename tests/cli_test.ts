@@ -4,7 +4,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { type CliIo, main, VERSION } from "../cli.ts";
+import { main, VERSION } from "../cli.ts";
+import { captureIo } from "./_util/admin.ts";
 import { test } from "./_util/test.ts";
 import { waitFor } from "./_util/wait.ts";
 import {
@@ -16,22 +17,6 @@ import {
   startEchoServer,
   startServer,
 } from "./_util/echo_server.ts";
-
-/** Captures what main() prints. */
-function captureIo(): CliIo & { out: string; err: string } {
-  const io = {
-    out: "",
-    err: "",
-    isTerminal: false,
-    stdout(text: string) {
-      io.out += text;
-    },
-    stderr(text: string) {
-      io.err += text;
-    },
-  };
-  return io;
-}
 
 function listeningPorts(log: string): number[] {
   return [...log.matchAll(/listening .* addr=[\d.]+:(\d+)/g)].map((m) => Number(m[1]));
