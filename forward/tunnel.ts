@@ -411,7 +411,6 @@ export class Tunnel {
     this.#force.abort(reason);
   }
 
-
   /** Stops at once: closes the listener and every connection. */
   close(): void {
     this.#stopping = true;
