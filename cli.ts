@@ -90,6 +90,12 @@ const FLAGS: Record<string, FlagSpec> = {
     default: "0",
   },
   "accept-rate": { type: "string", value: "N", help: "accepted connections per second (0 = no limit)", default: "0" },
+  "max-buffered-bytes": {
+    type: "string",
+    value: "SIZE",
+    help: "memory budget for buffered bytes, e.g. 256MiB (0 = none)",
+    default: "0",
+  },
   "dial-attempts": {
     type: "string",
     value: "N",
@@ -163,6 +169,7 @@ const TUNNEL_FLAGS = [
   "buffer-size",
   "max-connections-per-ip",
   "accept-rate",
+  "max-buffered-bytes",
   "dial-attempts",
   "forward-path",
 ];
@@ -215,8 +222,10 @@ function tunnelFromFlags(values: Record<string, string | boolean | undefined>): 
   if (values["forward-path"] !== undefined) {
     config.forwardPath = pick("forward-path", values["forward-path"] as string, ["auto", "splice", "pump"] as const);
   }
-  if (values["buffer-size"] !== undefined) {
-    config.bufferSize = flagNumber("buffer-size", (t) => parseSize(t, "-buffer-size"), values["buffer-size"] as string);
+  for (const [flag, field] of [["buffer-size", "bufferSize"], ["max-buffered-bytes", "maxBufferedBytes"]] as const) {
+    if (values[flag] !== undefined) {
+      config[field] = flagNumber(flag, (t) => parseSize(t, `-${flag}`), values[flag] as string);
+    }
   }
   return config;
 }

@@ -65,6 +65,12 @@ export interface TunnelConfig {
   acceptRatePerSecond?: number;
   /** Burst size of the accept rate limit. 0 means one second's worth. @default {0} */
   acceptBurst?: number;
+  /**
+   * Budget for bytes buffered in user space by all of this tunnel's connections (large read
+   * buffers, write queues). A connection refused by the budget keeps flowing through a small
+   * buffer instead of growing; nothing is dropped. 0 means no budget. @default {0}
+   */
+  maxBufferedBytes?: number;
   /** Attempts to connect to the target before the client is closed (retries back off with jitter). @default {3} */
   dialAttempts?: number;
   /** Delay before the first dial retry; doubles per retry up to `dialRetryMaxDelayMs`. @default {100} */
@@ -115,6 +121,7 @@ export const DEFAULT_TUNNEL_CONFIG: Readonly<Omit<ResolvedTunnelConfig, "listenA
   maxConnectionsPerIp: 0,
   acceptRatePerSecond: 0,
   acceptBurst: 0,
+  maxBufferedBytes: 0,
   dialAttempts: 3,
   dialRetryInitialDelayMs: 100,
   dialRetryMaxDelayMs: 2000,
@@ -193,6 +200,13 @@ export function resolveTunnelConfig(config: TunnelConfig): ResolvedTunnelConfig 
   checkInteger("maxConnectionsPerIp", resolved.maxConnectionsPerIp, 0, MAX_CONNECTIONS_LIMIT, "use 0 for no limit");
   checkInteger("acceptRatePerSecond", resolved.acceptRatePerSecond, 0, MAX_CONNECTIONS_LIMIT, "use 0 for no limit");
   checkInteger("acceptBurst", resolved.acceptBurst, 0, MAX_CONNECTIONS_LIMIT, "use 0 for one second's worth");
+  checkInteger(
+    "maxBufferedBytes",
+    resolved.maxBufferedBytes,
+    0,
+    Number.MAX_SAFE_INTEGER,
+    "for example 268435456 (256 MiB), or 0 for no budget",
+  );
   checkInteger("dialAttempts", resolved.dialAttempts, 1, 100, "use 1 to disable retries");
   checkInteger("dialRetryInitialDelayMs", resolved.dialRetryInitialDelayMs, 1, MAX_TIMEOUT_MS, "for example 100");
   checkInteger("dialRetryMaxDelayMs", resolved.dialRetryMaxDelayMs, 1, MAX_TIMEOUT_MS, "for example 2000");

@@ -89,6 +89,7 @@ const ENTRY_TUNING: Record<string, { field: keyof TunnelConfig; kind: "duration"
   max_connections_per_ip: { field: "maxConnectionsPerIp", kind: "count" },
   accept_rate: { field: "acceptRatePerSecond", kind: "count" },
   accept_burst: { field: "acceptBurst", kind: "count" },
+  max_buffered_bytes: { field: "maxBufferedBytes", kind: "size" },
   dial_attempts: { field: "dialAttempts", kind: "count" },
   dial_retry_initial_delay: { field: "dialRetryInitialDelayMs", kind: "duration" },
   dial_retry_max_delay: { field: "dialRetryMaxDelayMs", kind: "duration" },

@@ -8,7 +8,7 @@ import type { Conn } from "../protocols/types.ts";
 import { pullPump } from "./pull_pump.ts";
 import { pushPump } from "./push_pump.ts";
 import { streamPipe } from "./stream_pipe.ts";
-import type { FastPath, ForwardCounters, ForwardEnd, ForwardStats, PumpOptions } from "./types.ts";
+import type { FastPath, ForwardCounters, ForwardEnd, ForwardStats, MemoryBudget, PumpOptions } from "./types.ts";
 
 /** Default largest read per direction: 64 KiB, go-tunnel's `BufferSizeDefault`. */
 export const DEFAULT_BUFFER_SIZE = 64 * 1024;
@@ -37,6 +37,13 @@ export interface ForwardOptions {
   fastPaths?: readonly FastPath[];
   /** Live counters to update while bytes move (for stats and metrics). @default {a fresh object} */
   counters?: ForwardCounters;
+  /**
+   * Budget for buffered bytes shared by many pairs: a pump reserves a large read buffer (pull) or
+   * its write queue (push) from it, and runs small or pauses reading when refused. The splice path
+   * buffers in kernel pipes and the stream pipe in bounded stream queues, outside this budget.
+   * @default {undefined (no budget)}
+   */
+  memory?: MemoryBudget;
 }
 
 /** Checks for idleness four times per timeout: a pair is closed between 1x and 1.25x the timeout. */
@@ -118,6 +125,7 @@ export async function forward(a: Conn, b: Conn, options: ForwardOptions = {}): P
     fastPaths = DEFAULT_FAST_PATHS,
     reuseBuffers = true,
     counters = { aToB: 0, bToA: 0, pauses: 0 },
+    memory,
   } = options;
   const started = performance.now();
   const run = new ForwardRun(a, b, counters);
@@ -130,6 +138,7 @@ export async function forward(a: Conn, b: Conn, options: ForwardOptions = {}): P
     reuseBuffers,
     signal,
     idleTimeoutMs,
+    memory,
   };
   let path = streamPipe.name;
   try {
@@ -159,7 +168,8 @@ export async function forward(a: Conn, b: Conn, options: ForwardOptions = {}): P
     run.dispose();
   }
   const end = run.end;
-  return { ...counters, path, end, durationMs: performance.now() - started };
+  const { aToB, bToA, pauses } = counters; // read explicitly: counters may be accessors, which a spread skips
+  return { aToB, bToA, pauses, path, end, durationMs: performance.now() - started };
 }
 
 /**
@@ -182,7 +192,9 @@ export async function handlePair(
     return await forward(a, b, { ...options, counters });
   } catch (error) {
     return {
-      ...counters,
+      aToB: counters.aToB,
+      bToA: counters.bToA,
+      pauses: counters.pauses,
       path: "unknown",
       end: "eof",
       durationMs: performance.now() - started,

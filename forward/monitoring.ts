@@ -68,6 +68,7 @@ function connectionRow(c: ConnectionInfo): Record<string, unknown> {
     id: c.id,
     from: formatAddr(c.remoteAddr),
     startedAt: new Date(c.startedAt).toISOString(),
+    lastActiveAt: new Date(c.lastActiveAt).toISOString(),
     bytesIn: c.bytesIn,
     bytesOut: c.bytesOut,
   };
@@ -92,7 +93,9 @@ export function tunnelStatus(tunnels: readonly Tunnel[]): Record<string, unknown
           maxConnectionsPerIp: c.maxConnectionsPerIp,
           acceptRatePerSecond: c.acceptRatePerSecond,
           idleTimeoutMs: c.connectionTimeoutMs,
+          maxBufferedBytes: t.memory ? t.memory.used + t.memory.available : 0,
         },
+        memory: t.memory ? { usedBytes: t.memory.used, refused: t.memory.rejected } : null,
         breaker: t.breaker ? { state: t.breaker.state } : null,
         connections: connections.slice(-STATUS_CONNECTIONS_MAX).map(connectionRow),
         connectionsListed: Math.min(connections.length, STATUS_CONNECTIONS_MAX),

@@ -5,13 +5,15 @@
  * Memory: an idle direction holds only a {@linkcode SMALL_READ_BYTES} buffer; a direction whose
  * reads fill that buffer switches to a pooled `bufferSize` buffer and gives it back once reads
  * turn small again. A direction never reads again before its last chunk was fully written, so
- * at most one buffer per direction is in flight (backpressure comes for free).
+ * at most one buffer per direction is in flight (backpressure comes for free). With a memory
+ * budget, the large buffer is reserved from it first; when the budget is spent the direction keeps
+ * reading through its small buffer (slower, never stalled) and retries at the next full read.
  * @module
  */
 import { nativeIO, type PullIO } from "../protocols/_native_io.ts";
 import type { Conn } from "../protocols/types.ts";
 import { sharedBufferPool } from "./buffer_pool.ts";
-import type { FastPath, FastPathResult, PumpOptions } from "./types.ts";
+import type { FastPath, FastPathResult, MemoryReservation, PumpOptions } from "./types.ts";
 
 /** Size of the read buffer an idle direction holds (and the read size below which a large buffer is given back). */
 export const SMALL_READ_BYTES = 512;
@@ -35,6 +37,7 @@ async function pumpDirection(
   const small = new Uint8Array(SMALL_READ_BYTES);
   let big: Uint8Array | undefined;
   let buffer: Uint8Array = small;
+  let reserved: MemoryReservation | undefined;
   try {
     while (true) {
       const n = await from.read(buffer);
@@ -47,11 +50,15 @@ async function pumpDirection(
       if (aToB) counters.aToB += n;
       else counters.bToA += n;
       if (buffer === small) {
-        if (n === SMALL_READ_BYTES) buffer = big ??= pool?.get() ?? new Uint8Array(options.bufferSize);
+        if (n === SMALL_READ_BYTES && (!options.memory || (reserved = options.memory.tryReserve(options.bufferSize)))) {
+          buffer = big ??= pool?.get() ?? new Uint8Array(options.bufferSize);
+        }
       } else if (n <= SMALL_READ_BYTES && pool && big) {
         pool.put(big);
         big = undefined;
         buffer = small;
+        reserved?.release();
+        reserved = undefined;
       }
     }
     await to.closeWrite();
@@ -62,6 +69,7 @@ async function pumpDirection(
     state.b.close();
   } finally {
     if (big) pool?.put(big);
+    reserved?.release();
   }
 }
 

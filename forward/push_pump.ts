@@ -2,14 +2,16 @@
  * The native pump for push-style conns (Bun TCP): socket `data`/`drain` callbacks with
  * pause/resume. A chunk the receiving socket cannot take at once is queued; once the queue holds
  * `highWatermark` bytes the sending side is paused, and it resumes when the queue drains below
- * `lowWatermark`. No byte enters a web stream. Per pair: one {@linkcode PushPair} and two
+ * `lowWatermark`. With a memory budget, a direction reserves `highWatermark` bytes when its queue
+ * starts and gives them back when it empties; when the budget refuses, the sending side is paused
+ * at once, so that connection queues one chunk at a time. No byte enters a web stream. Per pair: one {@linkcode PushPair} and two
  * {@linkcode Direction}s, with prototype methods (no closures), so idle connections stay small.
  * @module
  */
 import { nativeIO, type PushIO, type PushSink } from "../protocols/_native_io.ts";
 import { NetError } from "../protocols/errors.ts";
 import type { Conn } from "../protocols/types.ts";
-import type { FastPath, FastPathResult, PumpOptions } from "./types.ts";
+import type { FastPath, FastPathResult, MemoryReservation, PumpOptions } from "./types.ts";
 
 /**
  * One direction: bytes read from `from` are written to `to`. It is also the sink of the `from`
@@ -23,6 +25,7 @@ class Direction implements PushSink {
   other!: Direction;
   queue: Uint8Array[] | undefined;
   queued = 0;
+  reserved: MemoryReservation | undefined;
   paused = false;
   eof = false;
   done = false;
@@ -50,9 +53,14 @@ class Direction implements PushSink {
       chunk = chunk.subarray(n);
     }
     (this.queue ??= []).push(chunk.slice()); // the runtime may reuse `chunk` after this call
-    this.queued += chunk.byteLength;
     const options = this.pair.options;
-    if (!this.paused && this.queued >= options.highWatermark) {
+    let overBudget = false;
+    if (this.queued === 0 && options.memory) {
+      this.reserved = options.memory.tryReserve(options.highWatermark);
+      overBudget = this.reserved === undefined;
+    }
+    this.queued += chunk.byteLength;
+    if (!this.paused && (overBudget || this.queued >= options.highWatermark)) {
       this.paused = true;
       options.counters.pauses++;
       this.from.pause();
@@ -88,6 +96,7 @@ class Direction implements PushSink {
     }
     if (this.queued === 0) {
       this.queue = undefined;
+      this.releaseMemory();
       if (this.eof) this.finish();
     }
   }
@@ -109,7 +118,13 @@ class Direction implements PushSink {
   writeFailed(): void {
     this.done = true;
     this.queue = undefined;
+    this.releaseMemory();
     this.pair.check();
+  }
+
+  releaseMemory(): void {
+    this.reserved?.release();
+    this.reserved = undefined;
   }
 
   /** The `from` socket closed. */
@@ -119,6 +134,7 @@ class Direction implements PushSink {
     this.end();
     this.other.done = true;
     this.other.queue = undefined;
+    this.other.releaseMemory();
     this.pair.check();
   }
 }
@@ -157,6 +173,8 @@ class PushPair {
   settle(error?: unknown): void {
     if (this.settled) return;
     this.settled = true;
+    this.aToB.releaseMemory();
+    this.bToA.releaseMemory();
     if (error === undefined) return this.result.resolve(HANDLED);
     this.a.close();
     this.b.close();

@@ -11,7 +11,7 @@ import type { Runtime } from "../protocols/runtime.ts";
 import { TcpProtocol } from "../protocols/tcp.ts";
 import type { Conn, Incoming, Listener, NetAddr, Protocol } from "../protocols/types.ts";
 import type { CircuitBreaker } from "../ha/circuit_breaker.ts";
-import type { Permit } from "../ha/limiter.ts";
+import { MemoryLimiter, type Permit } from "../ha/limiter.ts";
 import type { ConnPool } from "../ha/conn_pool.ts";
 import { Admission, type RejectReason } from "./admission.ts";
 import { Upstream } from "./upstream.ts";
@@ -83,21 +83,41 @@ export interface TunnelOptions {
   observer?: TunnelObserver;
   /** The target's circuit breaker, to share one across tunnels (for example from a registry). @default {one per tunnel, from the config} */
   breaker?: CircuitBreaker;
+  /** A buffer-memory budget to share across tunnels. @default {one per tunnel when `maxBufferedBytes` > 0, else none} */
+  memory?: MemoryLimiter;
 }
 
-/** One open connection: its id, client, admission permit and live counters (it is the ForwardCounters object itself). */
+/**
+ * One open connection: its id, client, admission permit and live counters (it is the ForwardCounters
+ * object itself). Each counter update also stamps `lastActiveAt`.
+ */
 class ActiveConnection implements ForwardCounters {
   readonly id: number;
   readonly remoteAddr: NetAddr;
   readonly permit: Permit;
   readonly startedAt: number = Date.now();
-  aToB = 0;
-  bToA = 0;
+  lastActiveAt: number = this.startedAt;
   pauses = 0;
+  #aToB = 0;
+  #bToA = 0;
   constructor(id: number, remoteAddr: NetAddr, permit: Permit) {
     this.id = id;
     this.remoteAddr = remoteAddr;
     this.permit = permit;
+  }
+  get aToB(): number {
+    return this.#aToB;
+  }
+  set aToB(value: number) {
+    if (value !== this.#aToB) this.lastActiveAt = Date.now();
+    this.#aToB = value;
+  }
+  get bToA(): number {
+    return this.#bToA;
+  }
+  set bToA(value: number) {
+    if (value !== this.#bToA) this.lastActiveAt = Date.now();
+    this.#bToA = value;
   }
 }
 
@@ -109,6 +129,8 @@ export interface ConnectionInfo {
   readonly remoteAddr: NetAddr;
   /** When it was accepted (ms since the epoch). */
   readonly startedAt: number;
+  /** When a byte last moved in either direction (ms since the epoch; `startedAt` until then). */
+  readonly lastActiveAt: number;
   /** Bytes from the client so far. */
   readonly bytesIn: number;
   /** Bytes to the client so far. */
@@ -144,6 +166,7 @@ export class Tunnel {
   #protocol: Protocol | undefined;
   #upstream: Upstream;
   #admission: Admission;
+  #memory: MemoryLimiter | undefined;
   #runtime?: Runtime;
   #observer: TunnelObserver;
   #listener?: Listener;
@@ -178,6 +201,8 @@ export class Tunnel {
     this.#observer = options.observer ?? {};
     this.#upstream = new Upstream(target, new TcpProtocol({ runtime: options.runtime }), this.config, options.breaker);
     this.#admission = new Admission(this.config);
+    this.#memory = options.memory ??
+      (this.config.maxBufferedBytes > 0 ? new MemoryLimiter({ maxBytes: this.config.maxBufferedBytes }) : undefined);
   }
 
   /** Sets the listener protocol (go-tunnel's `SetProtocol`); by default `config.protocol` is used. */
@@ -363,6 +388,7 @@ export class Tunnel {
         lowWatermark: this.config.backpressureLowWatermark,
         reuseBuffers: this.config.writeBufferPool,
         fastPaths: this.#fastPaths,
+        memory: this.#memory,
       });
       this.#finish(connection);
       safely(this.#observer.onConnectionEnd, { id, remoteAddr, stats });
@@ -462,6 +488,7 @@ export class Tunnel {
       id: c.id,
       remoteAddr: c.remoteAddr,
       startedAt: c.startedAt,
+      lastActiveAt: c.lastActiveAt,
       bytesIn: c.aToB,
       bytesOut: c.bToA,
     }));
@@ -470,6 +497,11 @@ export class Tunnel {
   /** The warm upstream connections, or `undefined` when `upstreamPoolSize` is 0. */
   get pool(): ConnPool | undefined {
     return this.#upstream.pool;
+  }
+
+  /** The buffer-memory budget, or `undefined` when there is none (`maxBufferedBytes: 0` and no shared one). */
+  get memory(): MemoryLimiter | undefined {
+    return this.#memory;
   }
 
   /** The target's circuit breaker, or `undefined` when disabled (`breakerFailureThreshold: 0`). */

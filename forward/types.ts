@@ -27,6 +27,21 @@ export interface ForwardStats extends Readonly<ForwardCounters> {
   readonly durationMs: number;
 }
 
+/** A reservation of buffer memory; `release()` gives it back (idempotent). */
+export interface MemoryReservation extends Disposable {
+  /** Gives the bytes back. Idempotent. */
+  release(): void;
+}
+
+/**
+ * A process-wide budget for bytes buffered in user space ({@linkcode MemoryLimiter} from `ha/` fits).
+ * Pumps reserve from it before growing a buffer; a refusal slows the connection, never drops bytes.
+ */
+export interface MemoryBudget {
+  /** Reserves `bytes`, or returns `undefined` when they do not fit. */
+  tryReserve(bytes: number): MemoryReservation | undefined;
+}
+
 /** Tuning a fast path receives. Defaults are applied by {@linkcode forward}. */
 export interface PumpOptions {
   /** Live counters to update. */
@@ -43,6 +58,8 @@ export interface PumpOptions {
   readonly signal?: AbortSignal;
   /** Idle timeout for paths that track activity themselves (splice); 0 disables. */
   readonly idleTimeoutMs?: number;
+  /** Budget for buffered bytes: large read buffers and write queues are reserved from it. */
+  readonly memory?: MemoryBudget;
 }
 
 /** Outcome of a fast path. `handled: false` guarantees that no bytes moved. */

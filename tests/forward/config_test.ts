@@ -148,3 +148,20 @@ test("parseDuration() reads Go-style durations and rejects bare numbers", () => 
     message: 'Cannot parse duration "30": use a number with a unit, for example 500ms, 30s, 5m or 1h',
   });
 });
+
+test("max_buffered_bytes and -max-buffered-bytes take sizes; a negative budget is refused with the fix", () => {
+  const file = parseConfigFile(`
+protocols:
+  - name: tcp
+    listen: ":8080"
+    target: "127.0.0.1:80"
+    max_buffered_bytes: 256MiB
+`);
+  assert.equal(file.tunnels[0].maxBufferedBytes, 256 * 1024 * 1024);
+  assert.throws(
+    () => resolveTunnelConfig({ listenAddr: ":1", targetAddr: "h:1", maxBufferedBytes: -1 }),
+    new RangeError(
+      "Cannot use TunnelConfig.maxBufferedBytes = -1: it must be an integer from 0 to 9007199254740991; for example 268435456 (256 MiB), or 0 for no budget",
+    ),
+  );
+});

@@ -6,7 +6,15 @@ import type { ConnectionEnd } from "../../forward/tunnel.ts";
 import { UpstreamUnavailableError } from "../../forward/upstream.ts";
 import { test } from "../_util/test.ts";
 import { sleep, waitFor } from "../_util/wait.ts";
-import { closedLoopbackPort, readAll, roundTrip, startEchoServer, startServer } from "../_util/echo_server.ts";
+import {
+  closedLoopbackPort,
+  randomBytes,
+  readAll,
+  roundTrip,
+  sameBytes,
+  startEchoServer,
+  startServer,
+} from "../_util/echo_server.ts";
 
 /** Connects from a chosen loopback source address. */
 function connectFrom(port: number, localAddress: string): Promise<net.Socket> {
@@ -133,9 +141,49 @@ test("Tunnel.connections() lists open connections with their bytes", async () =>
   assert.equal(info.bytesIn, 5);
   assert.equal(info.remoteAddr.hostname, "127.0.0.1");
   assert.ok(Date.now() - info.startedAt < 10_000);
+  assert.ok(info.lastActiveAt >= info.startedAt);
+  await sleep(30);
+  client.write("678");
+  await waitFor(() => tunnel.connections()[0]?.bytesOut === 8, "the second echo to be counted");
+  const [later] = tunnel.connections();
+  assert.ok(later.lastActiveAt >= info.lastActiveAt + 25, `lastActiveAt ${later.lastActiveAt} did not advance`);
   client.end();
   await data;
   client.destroy();
+});
+
+test("maxBufferedBytes: a spent budget slows connections but every byte arrives, and the budget is given back", async () => {
+  await using echo = await startEchoServer();
+  await using tunnel = new Tunnel({
+    listenAddr: "127.0.0.1:0",
+    targetAddr: `127.0.0.1:${echo.port}`,
+    forwardPath: "pump", // the budget covers user-space buffers; splice buffers in kernel pipes
+    maxBufferedBytes: 1, // smaller than any buffer: every reservation is refused
+  });
+  await tunnel.start();
+  const payload = randomBytes(16 * 1024 * 1024);
+  const received = await roundTrip(tunnel.addr!.port, payload);
+  assert.ok(sameBytes(received, payload), "echoed bytes differ from the payload");
+  await waitFor(() => tunnel.stats().active === 0, "the connection to end");
+  assert.ok(tunnel.memory!.rejected > 0, "the budget refused no reservation");
+  assert.equal(tunnel.memory!.used, 0);
+});
+
+test("maxBufferedBytes: with room in the budget, reservations are granted and all given back", async () => {
+  await using echo = await startEchoServer();
+  await using tunnel = new Tunnel({
+    listenAddr: "127.0.0.1:0",
+    targetAddr: `127.0.0.1:${echo.port}`,
+    forwardPath: "pump",
+    maxBufferedBytes: 64 * 1024 * 1024,
+  });
+  await tunnel.start();
+  const payloads = Array.from({ length: 4 }, () => randomBytes(4 * 1024 * 1024));
+  const received = await Promise.all(payloads.map((p) => roundTrip(tunnel.addr!.port, p)));
+  received.forEach((r, i) => assert.ok(sameBytes(r, payloads[i]), `connection ${i}: bytes differ`));
+  await waitFor(() => tunnel.stats().active === 0, "the connections to end");
+  assert.equal(tunnel.memory!.rejected, 0);
+  assert.equal(tunnel.memory!.used, 0);
 });
 
 test("with upstreamPoolSize, clients get warm pre-dialed connections and the pool metrics count them", async () => {
