@@ -5,6 +5,7 @@
  */
 import { isCleanClose, NetError } from "../protocols/errors.ts";
 import type { Conn } from "../protocols/types.ts";
+import { IdleWatch } from "./idle_watch.ts";
 import { pullPump } from "./pull_pump.ts";
 import { pushPump } from "./push_pump.ts";
 import { streamPipe } from "./stream_pipe.ts";
@@ -46,18 +47,13 @@ export interface ForwardOptions {
   memory?: MemoryBudget;
 }
 
-/** Checks for idleness four times per timeout: a pair is closed between 1x and 1.25x the timeout. */
-const IDLE_CHECKS_PER_TIMEOUT = 4;
-
 /** One forward() call's stop logic; an EventListener object, so no closure is kept per pair. */
 class ForwardRun implements EventListenerObject {
   readonly a: Conn;
   readonly b: Conn;
   readonly counters: ForwardCounters;
   end: ForwardEnd = "eof";
-  #timer?: ReturnType<typeof setInterval>;
-  #lastTotal = -1;
-  #quietChecks = 0;
+  #idle?: IdleWatch;
 
   constructor(a: Conn, b: Conn, counters: ForwardCounters) {
     this.a = a;
@@ -67,17 +63,9 @@ class ForwardRun implements EventListenerObject {
 
   /** Starts the idle check (for paths that do not track idleness themselves). Idempotent. */
   watchIdle(idleTimeoutMs: number): void {
-    if (idleTimeoutMs > 0 && this.#timer === undefined) {
-      const period = Math.max(1, Math.floor(idleTimeoutMs / IDLE_CHECKS_PER_TIMEOUT));
-      this.#timer = setInterval(() => this.#checkIdle(), period);
+    if (idleTimeoutMs > 0 && this.#idle === undefined) {
+      this.#idle = new IdleWatch(this.counters, idleTimeoutMs, () => this.stop("idle-timeout"));
     }
-  }
-
-  #checkIdle(): void {
-    const total = this.counters.aToB + this.counters.bToA;
-    this.#quietChecks = total === this.#lastTotal ? this.#quietChecks + 1 : 0;
-    this.#lastTotal = total;
-    if (this.#quietChecks >= IDLE_CHECKS_PER_TIMEOUT) this.stop("idle-timeout");
   }
 
   /** Called when the signal aborts. */
@@ -92,7 +80,7 @@ class ForwardRun implements EventListenerObject {
   }
 
   dispose(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#idle?.stop();
     this.a.close();
     this.b.close();
   }

@@ -21,3 +21,4 @@ export { UpstreamUnavailableError } from "./upstream.ts";
 export * from "./monitoring.ts";
 export { type AdminConfig, type ServeContext, serveTunnels } from "./serve.ts";
 export { BufferPool } from "./buffer_pool.ts";
+export { IDLE_CHECKS_PER_TIMEOUT, IdleWatch, type IntervalTimer } from "./idle_watch.ts";
