@@ -4,22 +4,17 @@
  * `run` and `demo` commands all end up here.
  * @module
  */
-import { startAdminServer } from "../ha/admin_server.ts";
 import { HealthRegistry } from "../ha/health.ts";
-import { ResourceMonitor } from "../ha/resource_monitor.ts";
-import { ShutdownManager } from "../ha/shutdown.ts";
 import type { Logger } from "../ha/logger.ts";
+import { runService } from "../ha/service_runner.ts";
 import { TunnelMetrics } from "../ha/metrics.ts";
 import type { StatusLine } from "../ha/status_line.ts";
-import { formatAddr, parseListenAddr } from "../protocols/address.ts";
+import { formatAddr } from "../protocols/address.ts";
 import { UnsupportedProtocolError } from "../protocols/errors.ts";
 import type { Runtime } from "../protocols/runtime.ts";
 import type { TunnelConfig } from "./config.ts";
 import { circuitStatus, combineObservers, registerTunnelHealth, tunnelStatus } from "./monitoring.ts";
 import { Tunnel, type TunnelObserver } from "./tunnel.ts";
-
-/** Extra time the shutdown allows beyond the longest drain timeout, before forcing. */
-const SHUTDOWN_SLACK_MS = 1_000;
 
 /** The admin server's settings. */
 export interface AdminConfig {
@@ -116,82 +111,42 @@ export async function serveTunnels(
       return error instanceof UnsupportedProtocolError ? 2 : 1;
     }
   }
-  let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined;
-  using resources = ctx.admin ? new ResourceMonitor() : undefined;
+  let health: HealthRegistry | undefined;
   if (ctx.admin) {
-    const health = new HealthRegistry();
-    tunnels.forEach((t) => registerTunnelHealth(health, t));
-    const address = parseListenAddr(ctx.admin.listen);
-    const startedAt = Date.now();
-    try {
-      admin = await startAdminServer({
-        hostname: address.hostname ?? "0.0.0.0",
-        port: address.port,
-        health,
-        metrics: metrics && { contentType: metrics.contentType, text: () => metrics.text() },
-        status: () => ({
-          version: ctx.version,
-          runtime: runtime.name,
-          uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-          resources: resources?.latest,
-          ...tunnelStatus(tunnels),
-        }),
-        circuits: () => circuitStatus(tunnels),
+    health = new HealthRegistry();
+    tunnels.forEach((t) => registerTunnelHealth(health!, t));
+  }
+  return await runService({
+    runtime,
+    logger,
+    signal: ctx.signal,
+    version: ctx.version,
+    admin: ctx.admin && {
+      listen: ctx.admin.listen,
+      health: health!,
+      metrics: metrics && { contentType: metrics.contentType, text: () => metrics.text() },
+      status: () => tunnelStatus(tunnels),
+      circuits: () => circuitStatus(tunnels),
+    },
+    drainTimeoutMs: Math.max(0, ...tunnels.map((t) => t.config.drainTimeoutMs)),
+    drain: (signal) => Promise.all(tunnels.map((t) => t.stop({ signal }))).then(() => {}),
+    close: () => tunnels.forEach((t) => t.close()),
+    onReady() {
+      const fallback = tunnels.find((t) => t.spliceUnavailableReason)?.spliceUnavailableReason;
+      if (fallback) logger.info("kernel splice unavailable: forwarding in user space", { reason: fallback });
+      logger.info("ready", {
+        tunnels: tunnels.length,
+        runtime: runtime.name,
+        engine: tunnels.map((t) =>
+          t.forwardPath === "splice" ? "splice" : runtime.name === "bun" ? "push-pump" : "pull-pump"
+        ).join(","),
       });
-    } catch (error) {
-      logger.error("cannot start the admin server", { addr: ctx.admin.listen, error });
-      tunnels.forEach((t) => t.close());
-      return 1;
-    }
-    logger.info("admin listening", {
-      addr: formatAddr(admin),
-      endpoints: "/metrics /health /livez /readyz /status /circuit",
-    });
-  }
-  const fallback = tunnels.find((t) => t.spliceUnavailableReason)?.spliceUnavailableReason;
-  if (fallback) logger.info("kernel splice unavailable: forwarding in user space", { reason: fallback });
-  logger.info("ready", {
-    tunnels: tunnels.length,
-    runtime: runtime.name,
-    engine: tunnels.map((t) =>
-      t.forwardPath === "splice" ? "splice" : runtime.name === "bun" ? "push-pump" : "pull-pump"
-    )
-      .join(","),
+      onStarted?.(tunnels);
+      ctx.statusLine?.start();
+    },
+    async cleanup() {
+      ctx.statusLine?.stop();
+      if (tunnels.some((t) => t.forwardPath === "splice")) await (await import("../ffi/mod.ts")).closeSpliceEngine();
+    },
   });
-  onStarted?.(tunnels);
-  ctx.statusLine?.start();
-  // Shutdown: listeners drain first (priority 1), the admin server goes last (priority 100), so
-  // probes and scrapes see the drain. A second signal forces every hook.
-  const drainMs = Math.max(0, ...tunnels.map((t) => t.config.drainTimeoutMs));
-  const shutdown = new ShutdownManager({ timeoutMs: drainMs + SHUTDOWN_SLACK_MS });
-  shutdown.register("listeners", 1, (signal) => Promise.all(tunnels.map((t) => t.stop({ signal }))).then(() => {}));
-  shutdown.register("admin", 100, () => admin?.close());
-  const stopRequested = Promise.withResolvers<void>();
-  const onSignal = (name: string) => {
-    if (!shutdown.started) {
-      logger.info("stopping: draining connections (send the signal again to stop at once)", { signal: name });
-      stopRequested.resolve();
-      void shutdown.run();
-    } else {
-      logger.warn("stopping at once", { signal: name });
-      shutdown.force();
-    }
-  };
-  using _int = runtime.onSignal("SIGINT", () => onSignal("SIGINT"));
-  using _term = runtime.onSignal("SIGTERM", () => onSignal("SIGTERM"));
-  const onAbort = () => onSignal("abort");
-  ctx.signal?.addEventListener("abort", onAbort);
-  if (ctx.signal?.aborted) onAbort();
-  try {
-    await stopRequested.promise;
-    for (const result of await shutdown.run()) {
-      if (result.outcome === "failed") logger.error(`shutdown step ${result.name} failed`, { error: result.error });
-    }
-  } finally {
-    ctx.signal?.removeEventListener("abort", onAbort);
-    ctx.statusLine?.stop();
-    await admin?.close();
-    if (tunnels.some((t) => t.forwardPath === "splice")) await (await import("../ffi/mod.ts")).closeSpliceEngine();
-  }
-  return 0;
 }

@@ -93,6 +93,8 @@ interface Watched {
  */
 export class TunnelMetrics {
   readonly #registry: PromClient.Registry;
+  readonly #prom: typeof PromClient;
+  readonly #namespace: string;
   /** The content type of {@linkcode TunnelMetrics.text}. */
   readonly contentType: string;
   readonly #watched: Watched[] = [];
@@ -104,6 +106,8 @@ export class TunnelMetrics {
 
   private constructor(prom: typeof PromClient, options: TunnelMetricsOptions) {
     const { namespace = DEFAULT_METRICS_NAMESPACE, defaultMetrics = true } = options;
+    this.#prom = prom;
+    this.#namespace = namespace;
     if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(namespace)) {
       throw new TypeError(
         `Cannot use metrics namespace "${namespace}": use letters, digits and underscores, starting with a letter`,
@@ -250,7 +254,7 @@ export class TunnelMetrics {
    * @param labels The tunnel's labels.
    * @returns Callbacks to pass as (or merge into) the tunnel's observer.
    */
-  observe(source: () => MetricsSource, labels: TunnelLabels): MetricsObserver {
+  observe(source: () => MetricsSource, labels: TunnelLabels): MetricsObserver & Disposable {
     const lazy: MetricsSource = {
       stats: () => source().stats(),
       get breaker() {
@@ -260,11 +264,12 @@ export class TunnelMetrics {
         return source().pool;
       },
     };
-    this.#watched.push({
+    const watched: Watched = {
       source: lazy,
       labels,
       last: { sent: 0, received: 0, pauses: 0, poolCreated: 0, poolReused: 0 },
-    });
+    };
+    this.#watched.push(watched);
     const base = { listener: labels.listener, protocol: labels.protocol };
     return {
       onAccept: () => this.#connections.inc(base),
@@ -275,7 +280,30 @@ export class TunnelMetrics {
         if (end.stats) this.#duration.observe(base, end.stats.durationMs / 1000);
       },
       onAcceptError: () => this.#errors.inc({ ...base, phase: "accept" }),
+      // Stops sampling the source (its counters keep their totals); for sources that come and go.
+      [Symbol.dispose]: () => {
+        const i = this.#watched.indexOf(watched);
+        if (i >= 0) this.#watched.splice(i, 1);
+      },
     };
+  }
+
+  /**
+   * Adds a gauge read at scrape time, e.g. the tunnel server's connected clients.
+   *
+   * @param suffix Name after the namespace, e.g. `tunnel_clients_connected`.
+   * @param help The series' help text.
+   * @param read Returns the current value.
+   */
+  gauge(suffix: string, help: string, read: () => number): void {
+    new this.#prom.Gauge({
+      name: `${this.#namespace}_${suffix}`,
+      help,
+      registers: [this.#registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   /** The Prometheus exposition text of every series. */
