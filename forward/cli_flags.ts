@@ -107,3 +107,116 @@ export function formatFlags(specs: Readonly<Record<string, FlagSpec>>): string {
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
   return rows.map(([left, right]) => left.padEnd(width) + right).join("\n");
 }
+
+/**
+ * The TLS flags, go-tunnel's `-cert` and `-key` first. `cli.ts` merges them into its table and
+ * maps them with {@linkcode tlsFromFlags}.
+ */
+export const TLS_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  cert: {
+    type: "string",
+    value: "FILE",
+    help: "certificate chain (PEM) of a -protocol tls listener; reloaded on change",
+  },
+  key: { type: "string", value: "FILE", help: "private key (PEM) for -cert" },
+  "tls-min-version": { type: "string", value: "V", help: "lowest TLS version accepted: 1.2 or 1.3", default: "1.2" },
+  alpn: { type: "string", value: "LIST", help: "ALPN protocols the listener accepts, e.g. h2,http/1.1" },
+  "client-ca": { type: "string", value: "FILE", help: "CA (PEM) of client certificates; needs -client-auth" },
+  "client-auth": {
+    type: "string",
+    value: "MODE",
+    help: "client certificates: none, optional, require",
+    default: "none",
+  },
+  "target-tls": { type: "boolean", help: "dial the target over TLS (its certificate is verified)" },
+  "target-ca": { type: "string", value: "FILE", help: "CA (PEM) the target's certificate must chain to" },
+  "target-server-name": { type: "string", value: "NAME", help: "name to verify the target's certificate against" },
+  "target-insecure": { type: "boolean", help: "do not verify the target's certificate (Bun only; unsafe)" },
+};
+
+/** The TLS parts of a tunnel config, as {@linkcode tlsFromFlags} returns them. */
+export interface TlsFlagConfig {
+  /** Listener TLS, from `-cert`, `-key` and friends. */
+  tls?: {
+    certFile: string;
+    keyFile: string;
+    minVersion?: "1.2" | "1.3";
+    alpn?: string[];
+    clientAuth?: "none" | "optional" | "require";
+    clientCaFile?: string;
+  };
+  /** Target TLS, from `-target-tls` and friends. */
+  targetTls?: { serverName?: string; caFile?: string; insecure?: boolean };
+}
+
+/**
+ * Maps the {@linkcode TLS_FLAGS} to `TunnelConfig.tls` and `TunnelConfig.targetTls`.
+ *
+ * @param values Parsed flag values.
+ * @param protocol The listener protocol (`-protocol`).
+ * @returns The TLS sections to merge into the tunnel config (empty when no TLS flag is set).
+ * @throws {UsageError} Naming the flag, its value and the fix.
+ */
+export function tlsFromFlags(values: Record<string, string | boolean | undefined>, protocol: string): TlsFlagConfig {
+  const text = (flag: string) => values[flag] as string | undefined;
+  const out: TlsFlagConfig = {};
+  const listenerFlags = ["cert", "key", "tls-min-version", "alpn", "client-ca", "client-auth"];
+  const used = listenerFlags.filter((f) => values[f] !== undefined);
+  if (protocol === "tls" || used.length > 0) {
+    if (protocol !== "tls") {
+      throw new UsageError(`Flag "-${used[0]}" applies to a TLS listener: add -protocol tls`);
+    }
+    const cert = text("cert");
+    const key = text("key");
+    if (!cert || !key) {
+      throw new UsageError(
+        `-protocol tls needs a certificate: add ${cert ? "" : "-cert FILE "}${key ? "" : "-key FILE"}`.trim(),
+      );
+    }
+    const tls: NonNullable<TlsFlagConfig["tls"]> = { certFile: cert, keyFile: key };
+    const minVersion = text("tls-min-version");
+    if (minVersion !== undefined) {
+      if (minVersion !== "1.2" && minVersion !== "1.3") {
+        throw new UsageError(`Flag "-tls-min-version" cannot be "${minVersion}": use 1.2 or 1.3`);
+      }
+      tls.minVersion = minVersion;
+    }
+    const alpn = text("alpn");
+    if (alpn !== undefined) {
+      const names = alpn.split(",").map((n) => n.trim());
+      if (names.some((n) => n === "")) {
+        throw new UsageError(`Flag "-alpn" cannot be "${alpn}": list names separated by commas, e.g. h2,http/1.1`);
+      }
+      tls.alpn = names;
+    }
+    const clientAuth = text("client-auth");
+    const clientCa = text("client-ca");
+    if (clientAuth !== undefined) {
+      if (!["none", "optional", "require"].includes(clientAuth)) {
+        throw new UsageError(`Flag "-client-auth" cannot be "${clientAuth}": use one of none, optional, require`);
+      }
+      tls.clientAuth = clientAuth as "none" | "optional" | "require";
+    }
+    if ((clientAuth ?? "none") !== "none" && !clientCa) {
+      throw new UsageError(`Flag "-client-auth ${clientAuth}" needs -client-ca FILE (the CA of client certificates)`);
+    }
+    if (clientCa && (clientAuth ?? "none") === "none") {
+      throw new UsageError('Flag "-client-ca" needs -client-auth require (or optional) to verify client certificates');
+    }
+    if (clientCa) tls.clientCaFile = clientCa;
+    out.tls = tls;
+  }
+  const targetFlags = ["target-ca", "target-server-name", "target-insecure"];
+  const targetUsed = targetFlags.filter((f) => values[f] !== undefined);
+  if (values["target-tls"] === true || targetUsed.length > 0) {
+    if (values["target-tls"] !== true) {
+      throw new UsageError(`Flag "-${targetUsed[0]}" applies to a TLS target: add -target-tls`);
+    }
+    out.targetTls = {
+      ...(text("target-server-name") ? { serverName: text("target-server-name") } : {}),
+      ...(text("target-ca") ? { caFile: text("target-ca") } : {}),
+      ...(values["target-insecure"] === true ? { insecure: true } : {}),
+    };
+  }
+  return out;
+}

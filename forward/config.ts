@@ -3,6 +3,8 @@
  * naming, with defaults in one place, validation with upper bounds, and the three presets.
  * @module
  */
+import type { TlsClientAuth, TlsMinVersion } from "../protocols/runtime.ts";
+import type { TlsClientOptions, TlsServerOptions } from "../protocols/tls.ts";
 import type { ProtocolName } from "../protocols/types.ts";
 
 /** go-tunnel's `BufferSizeDefault`: 64 KiB. */
@@ -94,13 +96,91 @@ export interface TunnelConfig {
    * @default {"auto"}
    */
   forwardPath?: ForwardPathMode;
+  /** TLS termination on the listener; required when `protocol` is `"tls"`. @default {undefined} */
+  tls?: TunnelTlsConfig;
+  /** Dial the target over TLS (verified) instead of plain TCP. @default {undefined} */
+  targetTls?: TunnelTargetTlsConfig;
+}
+
+/**
+ * TLS termination on the listener ({@linkcode TunnelConfig.tls}; CLI `-cert`/`-key`, YAML `tls`).
+ * The files are reloaded when they change.
+ */
+export interface TunnelTlsConfig {
+  /** Certificate chain file (PEM, leaf first). */
+  certFile: string;
+  /** Private key file (PEM). */
+  keyFile: string;
+  /** Lowest TLS version accepted; `"1.3"` needs Bun. @default {"1.2"} */
+  minVersion?: TlsMinVersion;
+  /** ALPN protocols to accept, most preferred first. @default {[]} */
+  alpn?: string[];
+  /** Client certificates: `"optional"` or `"require"` need `clientCaFile` (and Bun). @default {"none"} */
+  clientAuth?: TlsClientAuth;
+  /** CA bundle (PEM) that client certificates must chain to. */
+  clientCaFile?: string;
+  /** How often to check the files for changes; 0 turns reloading off. @default {5_000} */
+  reloadIntervalMs?: number;
+}
+
+/** TLS towards the target ({@linkcode TunnelConfig.targetTls}; YAML `target_tls`). Verification is on. */
+export interface TunnelTargetTlsConfig {
+  /** Name to send (SNI) and to verify. @default {the target's host} */
+  serverName?: string;
+  /** CA bundle (PEM) to trust. @default {the runtime's roots} */
+  caFile?: string;
+  /** Skip verifying the target's certificate (Bun only). @default {false} */
+  insecure?: boolean;
+  /** ALPN protocols to offer. @default {[]} */
+  alpn?: string[];
+  /** Client certificate file (PEM), for targets that require one. Pair with `keyFile`. */
+  certFile?: string;
+  /** Private key file (PEM) of the client certificate. */
+  keyFile?: string;
+}
+
+/**
+ * The listener settings of {@linkcode TlsProtocol} for a tunnel's {@linkcode TunnelTlsConfig}.
+ *
+ * @param tls The tunnel's `tls` section.
+ * @returns Options for `new TlsProtocol({ server })`.
+ */
+export function tlsServerOptions(tls: TunnelTlsConfig): TlsServerOptions {
+  return {
+    certFile: tls.certFile,
+    keyFile: tls.keyFile,
+    minVersion: tls.minVersion,
+    alpnProtocols: tls.alpn,
+    clientAuth: tls.clientAuth,
+    clientCaFile: tls.clientCaFile,
+    reloadIntervalMs: tls.reloadIntervalMs,
+  };
+}
+
+/**
+ * The dial settings of {@linkcode TlsProtocol} for a tunnel's {@linkcode TunnelTargetTlsConfig}.
+ *
+ * @param tls The tunnel's `targetTls` section.
+ * @returns Options for `new TlsProtocol({ client })`.
+ */
+export function tlsClientOptions(tls: TunnelTargetTlsConfig): TlsClientOptions {
+  return {
+    serverName: tls.serverName,
+    caFile: tls.caFile,
+    insecure: tls.insecure,
+    alpnProtocols: tls.alpn,
+    certFile: tls.certFile,
+    keyFile: tls.keyFile,
+  };
 }
 
 /** Values of {@linkcode TunnelConfig.forwardPath}. */
 export type ForwardPathMode = "auto" | "splice" | "pump";
 
 /** A {@linkcode TunnelConfig} with every default applied. */
-export type ResolvedTunnelConfig = Required<Omit<TunnelConfig, "readBufferSize" | "writeBufferSize">>;
+export type ResolvedTunnelConfig =
+  & Required<Omit<TunnelConfig, "readBufferSize" | "writeBufferSize" | "tls" | "targetTls">>
+  & Pick<TunnelConfig, "tls" | "targetTls">;
 
 /** The defaults, in one place (the CLI help prints them). */
 export const DEFAULT_TUNNEL_CONFIG: Readonly<Omit<ResolvedTunnelConfig, "listenAddr" | "targetAddr">> = {
@@ -147,7 +227,111 @@ const KNOWN_KEYS = new Set<string>([
   "targetAddr",
   "readBufferSize",
   "writeBufferSize",
+  "tls",
+  "targetTls",
 ]);
+
+const TLS_KEYS = ["certFile", "keyFile", "minVersion", "alpn", "clientAuth", "clientCaFile", "reloadIntervalMs"];
+const TARGET_TLS_KEYS = ["serverName", "caFile", "insecure", "alpn", "certFile", "keyFile"];
+
+function checkTlsSection(
+  key: "tls" | "targetTls",
+  section: unknown,
+  allowed: readonly string[],
+): Record<string, unknown> {
+  if (typeof section !== "object" || section === null || Array.isArray(section)) {
+    throw new TypeError(`Cannot use TunnelConfig.${key} = ${JSON.stringify(section)}: it must be an object`);
+  }
+  const map = section as Record<string, unknown>;
+  for (const name of Object.keys(map)) {
+    if (!allowed.includes(name)) {
+      throw new TypeError(`Cannot use TunnelConfig.${key}.${name}: unknown key; use one of ${allowed.join(", ")}`);
+    }
+  }
+  for (const name of ["certFile", "keyFile", "clientCaFile", "caFile", "serverName"]) {
+    if (map[name] !== undefined && (typeof map[name] !== "string" || map[name] === "")) {
+      throw new TypeError(
+        `Cannot use TunnelConfig.${key}.${name} = ${JSON.stringify(map[name])}: it must be a non-empty string`,
+      );
+    }
+  }
+  if (
+    map.alpn !== undefined && !(Array.isArray(map.alpn) && map.alpn.every((p) => typeof p === "string" && p !== ""))
+  ) {
+    throw new TypeError(
+      `Cannot use TunnelConfig.${key}.alpn = ${
+        JSON.stringify(map.alpn)
+      }: it must be a list of names, for example ["h2", "http/1.1"]`,
+    );
+  }
+  return map;
+}
+
+/** Validates {@linkcode TunnelConfig.tls} and {@linkcode TunnelConfig.targetTls}. */
+function checkTls(resolved: ResolvedTunnelConfig): void {
+  const { protocol, tls, targetTls } = resolved;
+  if (protocol === "tls" && tls === undefined) {
+    throw new TypeError(
+      'Cannot use TunnelConfig.protocol = "tls" without TunnelConfig.tls: set tls.certFile and tls.keyFile (CLI: -cert FILE -key FILE)',
+    );
+  }
+  if (tls !== undefined) {
+    if (protocol !== "tls") {
+      throw new TypeError(
+        `Cannot use TunnelConfig.tls with protocol ${
+          JSON.stringify(protocol)
+        }: set protocol "tls" (CLI: -protocol tls)`,
+      );
+    }
+    const map = checkTlsSection("tls", tls, TLS_KEYS);
+    for (const name of ["certFile", "keyFile"]) {
+      if (map[name] === undefined) {
+        throw new TypeError(
+          `Cannot use TunnelConfig.tls: ${name} is missing; set both certFile and keyFile (CLI: -cert FILE -key FILE)`,
+        );
+      }
+    }
+    if (map.minVersion !== undefined && !["1.2", "1.3"].includes(map.minVersion as string)) {
+      throw new RangeError(
+        `Cannot use TunnelConfig.tls.minVersion = ${JSON.stringify(map.minVersion)}: use "1.2" or "1.3"`,
+      );
+    }
+    if (map.clientAuth !== undefined && !["none", "optional", "require"].includes(map.clientAuth as string)) {
+      throw new RangeError(
+        `Cannot use TunnelConfig.tls.clientAuth = ${
+          JSON.stringify(map.clientAuth)
+        }: use "none", "optional" or "require"`,
+      );
+    }
+    if ((map.clientAuth ?? "none") !== "none" && map.clientCaFile === undefined) {
+      throw new TypeError(
+        `Cannot use TunnelConfig.tls.clientAuth = ${
+          JSON.stringify(map.clientAuth)
+        } without tls.clientCaFile: set it to the CA that signs client certificates`,
+      );
+    }
+    if (map.reloadIntervalMs !== undefined) {
+      checkInteger(
+        "tls.reloadIntervalMs",
+        map.reloadIntervalMs,
+        0,
+        MAX_TIMEOUT_MS,
+        "for example 5000, or 0 to turn reloading off",
+      );
+    }
+  }
+  if (targetTls !== undefined) {
+    const map = checkTlsSection("targetTls", targetTls, TARGET_TLS_KEYS);
+    if (map.insecure !== undefined && typeof map.insecure !== "boolean") {
+      throw new TypeError(
+        `Cannot use TunnelConfig.targetTls.insecure = ${JSON.stringify(map.insecure)}: use true or false`,
+      );
+    }
+    if ((map.certFile === undefined) !== (map.keyFile === undefined)) {
+      throw new TypeError("Cannot use TunnelConfig.targetTls: set both certFile and keyFile, or neither");
+    }
+  }
+}
 
 /**
  * Applies defaults and validates a config.
@@ -192,6 +376,7 @@ export function resolveTunnelConfig(config: TunnelConfig): ResolvedTunnelConfig 
       `Cannot use TunnelConfig.forwardPath = ${JSON.stringify(resolved.forwardPath)}: use one of auto, splice, pump`,
     );
   }
+  checkTls(resolved);
   if (!["auto", "server", "client"].includes(mode)) {
     throw new TypeError(`Cannot use TunnelConfig.mode = ${JSON.stringify(mode)}: use one of auto, server, client`);
   }

@@ -9,7 +9,7 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ha/lo
 import { parseDialAddr, parseListenAddr } from "../protocols/address.ts";
 import { PROTOCOL_NAMES } from "../protocols/registry.ts";
 import type { ProtocolName } from "../protocols/types.ts";
-import { resolveTunnelConfig, type TunnelConfig } from "./config.ts";
+import { resolveTunnelConfig, type TunnelConfig, type TunnelTargetTlsConfig, type TunnelTlsConfig } from "./config.ts";
 import { parseDuration } from "./duration.ts";
 import { PRESETS } from "./presets.ts";
 
@@ -107,8 +107,135 @@ const ENTRY_KEYS = [
   "preset",
   "forward_path",
   "options",
+  "tls",
+  "target_tls",
   ...Object.keys(ENTRY_TUNING),
 ];
+
+/** Keys of the `tls` section (top level, or in a `protocols` entry) and of an entry's `target_tls`. */
+const TLS_SECTION_KEYS = ["cert_file", "key_file", "ca_file", "client_auth", "min_version", "alpn", "reload_interval"];
+const TARGET_TLS_KEYS = ["server_name", "ca_file", "insecure", "alpn", "cert_file", "key_file"];
+
+function tlsString(map: Mapping, key: string, path: string): string | undefined {
+  const value = map[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") {
+    throw new ConfigError(
+      `${path}.${key}`,
+      `${show(value)} is not a file or name; write a string, for example ./cert.pem`,
+    );
+  }
+  return value;
+}
+
+function tlsAlpn(map: Mapping, path: string): string[] | undefined {
+  const value = map.alpn;
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((p) => typeof p === "string" && p !== "")) {
+    throw new ConfigError(
+      `${path}.alpn`,
+      `${show(value)} is not a list of protocol names; write for example [h2, http/1.1]`,
+    );
+  }
+  return value as string[];
+}
+
+/**
+ * The listener's TLS settings: go-tunnel's top-level `tls` section, overridden key by key by the
+ * entry's own `tls`. `ca_file` names the CA of client certificates, so it needs `client_auth`.
+ */
+function parseTlsSection(top: Mapping | undefined, own: unknown, path: string): TunnelTlsConfig | undefined {
+  if (own !== undefined && !isMapping(own)) {
+    throw new ConfigError(`${path}.tls`, "must be a mapping with cert_file and key_file");
+  }
+  if (own) checkKeys(own, `${path}.tls`, TLS_SECTION_KEYS);
+  if (!top && !own) return undefined;
+  const merged: Mapping = { ...top, ...own };
+  const where = (key: string) => own?.[key] !== undefined ? `${path}.tls` : "tls";
+  const certFile = tlsString(merged, "cert_file", where("cert_file"));
+  const keyFile = tlsString(merged, "key_file", where("key_file"));
+  if (!certFile || !keyFile) {
+    const missing = certFile ? "key_file" : "cert_file";
+    throw new ConfigError(
+      `${path}.tls.${missing}`,
+      `missing; a tls listener needs cert_file and key_file (in the entry or the top-level tls section)`,
+    );
+  }
+  const tls: TunnelTlsConfig = { certFile, keyFile };
+  const clientCaFile = tlsString(merged, "ca_file", where("ca_file"));
+  const clientAuth = merged.client_auth;
+  if (clientAuth !== undefined && !["none", "optional", "require"].includes(clientAuth as string)) {
+    throw new ConfigError(
+      `${where("client_auth")}.client_auth`,
+      `${show(clientAuth)} is not a policy; use none, optional or require`,
+    );
+  }
+  if (clientCaFile !== undefined && clientAuth === undefined) {
+    throw new ConfigError(
+      `${where("ca_file")}.ca_file`,
+      "names the CA of client certificates; add client_auth: require (or optional) to verify them, or remove ca_file",
+    );
+  }
+  if (clientAuth !== undefined && clientAuth !== "none" && clientCaFile === undefined) {
+    throw new ConfigError(
+      `${where("client_auth")}.ca_file`,
+      `missing; client_auth ${clientAuth} needs the CA that signs client certificates`,
+    );
+  }
+  if (clientAuth !== undefined) tls.clientAuth = clientAuth as TunnelTlsConfig["clientAuth"];
+  if (clientCaFile !== undefined) tls.clientCaFile = clientCaFile;
+  const minVersion = merged.min_version;
+  if (minVersion !== undefined) {
+    const text = typeof minVersion === "number" ? minVersion.toFixed(1) : String(minVersion);
+    if (text !== "1.2" && text !== "1.3") {
+      throw new ConfigError(
+        `${where("min_version")}.min_version`,
+        `${show(minVersion)} is not a TLS version; use "1.2" or "1.3"`,
+      );
+    }
+    tls.minVersion = text;
+  }
+  const alpn = tlsAlpn(merged, where("alpn"));
+  if (alpn) tls.alpn = alpn;
+  if (merged.reload_interval !== undefined) {
+    tls.reloadIntervalMs = tuningValue(
+      "duration",
+      merged.reload_interval,
+      `${where("reload_interval")}.reload_interval`,
+    ) as number;
+  }
+  return tls;
+}
+
+function parseTargetTls(value: unknown, path: string): TunnelTargetTlsConfig | undefined {
+  if (value === undefined) return undefined;
+  if (!isMapping(value)) {
+    throw new ConfigError(path, "must be a mapping, for example {server_name: backend.internal, ca_file: ./ca.pem}");
+  }
+  checkKeys(value, path, TARGET_TLS_KEYS);
+  const tls: TunnelTargetTlsConfig = {};
+  const serverName = tlsString(value, "server_name", path);
+  const caFile = tlsString(value, "ca_file", path);
+  const certFile = tlsString(value, "cert_file", path);
+  const keyFile = tlsString(value, "key_file", path);
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(
+      `${path}.${certFile ? "key_file" : "cert_file"}`,
+      "missing; a client certificate needs cert_file and key_file",
+    );
+  }
+  if (value.insecure !== undefined && typeof value.insecure !== "boolean") {
+    throw new ConfigError(`${path}.insecure`, `${show(value.insecure)} is not a boolean; use true or false`);
+  }
+  if (serverName !== undefined) tls.serverName = serverName;
+  if (caFile !== undefined) tls.caFile = caFile;
+  if (certFile !== undefined) tls.certFile = certFile;
+  if (keyFile !== undefined) tls.keyFile = keyFile;
+  if (value.insecure === true) tls.insecure = true;
+  const alpn = tlsAlpn(value, path);
+  if (alpn) tls.alpn = alpn;
+  return tls;
+}
 
 /** Parses `"64KiB"`, `"1MiB"`, `"65536"` or a number into bytes. */
 export function parseSize(value: unknown, path: string): number {
@@ -149,7 +276,7 @@ function tuningValue(kind: string, value: unknown, path: string): number | boole
   }
 }
 
-function parseEntry(entry: unknown, path: string): TunnelConfig | undefined {
+function parseEntry(entry: unknown, path: string, topTls?: Mapping): TunnelConfig | undefined {
   if (!isMapping(entry)) throw new ConfigError(path, "each entry must be a mapping with name, listen and target");
   checkKeys(entry, path, ENTRY_KEYS);
   const { name = "tcp", listen, target, enabled = true, preset, options = {} } = entry;
@@ -194,6 +321,19 @@ function parseEntry(entry: unknown, path: string): TunnelConfig | undefined {
     }
     config.forwardPath = entry.forward_path as "auto" | "splice" | "pump";
   }
+  if (name === "tls") {
+    config.tls = parseTlsSection(topTls, entry.tls, path);
+    if (!config.tls) {
+      throw new ConfigError(
+        `${path}.tls`,
+        "missing; a tls listener needs tls.cert_file and tls.key_file (here or at the top level)",
+      );
+    }
+  } else if (entry.tls !== undefined) {
+    throw new ConfigError(`${path}.tls`, `only a tls listener takes a tls section; set name: tls, or remove it`);
+  }
+  const targetTls = parseTargetTls(entry.target_tls, `${path}.target_tls`);
+  if (targetTls) config.targetTls = targetTls;
   if (!isMapping(options)) throw new ConfigError(`${path}.options`, "must be a mapping of option names to values");
   checkKeys(options, `${path}.options`, Object.keys(ENTRY_TUNING));
   for (const [where, map] of [[`${path}.options`, options], [path, entry]] as const) {
@@ -242,15 +382,20 @@ export function parseConfigFile(text: string): FileConfig {
   if (!Array.isArray(protocols) || protocols.length === 0) {
     throw new ConfigError("protocols", "must be a list with at least one entry (name, listen, target)");
   }
-  const tunnels = protocols.map((entry, i) => parseEntry(entry, `protocols[${i}]`)).filter((t) => t !== undefined);
+  if (tls !== undefined) {
+    if (!isMapping(tls)) throw new ConfigError("tls", "must be a mapping with cert_file, key_file and ca_file");
+    checkKeys(tls, "tls", TLS_SECTION_KEYS);
+  }
+  const topTls = tls as Mapping | undefined;
+  const tunnels = protocols.map((entry, i) => parseEntry(entry, `protocols[${i}]`, topTls)).filter((t) =>
+    t !== undefined
+  );
   if (tunnels.length === 0) {
     throw new ConfigError("protocols", "no entry is enabled; set enabled: true on at least one");
   }
   const warnings: string[] = [];
-  if (tls !== undefined) {
-    if (!isMapping(tls)) throw new ConfigError("tls", "must be a mapping with cert_file, key_file and ca_file");
-    checkKeys(tls, "tls", ["cert_file", "key_file", "ca_file"]);
-    if (tunnels.every((t) => t.protocol === "tcp")) warnings.push("tls: not used, because every listener is plain tcp");
+  if (tls !== undefined && tunnels.every((t) => t.protocol === "tcp")) {
+    warnings.push("tls: not used, because every listener is plain tcp");
   }
   if (options !== undefined) {
     if (!isMapping(options)) throw new ConfigError("options", "must be a mapping");

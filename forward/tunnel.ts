@@ -9,13 +9,20 @@ import { NetError, ServerClosedError, UnsupportedProtocolError } from "../protoc
 import { createProtocol } from "../protocols/registry.ts";
 import type { Runtime } from "../protocols/runtime.ts";
 import { TcpProtocol } from "../protocols/tcp.ts";
+import { TlsProtocol } from "../protocols/tls.ts";
 import type { Conn, Incoming, Listener, NetAddr, Protocol } from "../protocols/types.ts";
 import type { CircuitBreaker } from "../ha/circuit_breaker.ts";
 import { MemoryLimiter, type Permit } from "../ha/limiter.ts";
 import type { ConnPool } from "../ha/conn_pool.ts";
 import { Admission, type RejectReason } from "./admission.ts";
 import { Upstream } from "./upstream.ts";
-import { type ResolvedTunnelConfig, resolveTunnelConfig, type TunnelConfig } from "./config.ts";
+import {
+  type ResolvedTunnelConfig,
+  resolveTunnelConfig,
+  tlsClientOptions,
+  tlsServerOptions,
+  type TunnelConfig,
+} from "./config.ts";
 import { DEFAULT_FAST_PATHS, forward } from "./engine.ts";
 import type { FastPath, ForwardCounters, ForwardStats } from "./types.ts";
 
@@ -199,7 +206,10 @@ export class Tunnel {
     const target = parseDialAddr(this.config.targetAddr);
     this.#runtime = options.runtime;
     this.#observer = options.observer ?? {};
-    this.#upstream = new Upstream(target, new TcpProtocol({ runtime: options.runtime }), this.config, options.breaker);
+    const dialer = this.config.targetTls
+      ? new TlsProtocol({ runtime: options.runtime, client: tlsClientOptions(this.config.targetTls) })
+      : new TcpProtocol({ runtime: options.runtime });
+    this.#upstream = new Upstream(target, dialer, this.config, options.breaker);
     this.#admission = new Admission(this.config);
     this.#memory = options.memory ??
       (this.config.maxBufferedBytes > 0 ? new MemoryLimiter({ maxBytes: this.config.maxBufferedBytes }) : undefined);
@@ -235,7 +245,8 @@ export class Tunnel {
       throw new ServerClosedError("Cannot start the tunnel: it was already started");
     }
     options.signal?.throwIfAborted();
-    const protocol = this.#protocol ??= createProtocol(this.config.protocol, { runtime: this.#runtime });
+    const tls = this.config.tls ? { server: tlsServerOptions(this.config.tls) } : undefined;
+    const protocol = this.#protocol ??= createProtocol(this.config.protocol, { runtime: this.#runtime, tls });
     const listener = await protocol.listen(parseListenAddr(this.config.listenAddr), {
       noDelay: this.config.tcpNoDelay,
       keepAlive: this.config.tcpKeepAlive,

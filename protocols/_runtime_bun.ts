@@ -8,13 +8,31 @@ import { closeIfLate, isCancellation, isTimeoutReason } from "./_abort.ts";
 import { NATIVE_IO, PLAIN_TCP, type PushIO, type PushSink, SOCKET_FD } from "./_native_io.ts";
 import { ReadyIncoming } from "./_ready_incoming.ts";
 import { pushStreams } from "./_streams.ts";
+import {
+  bunClientTls,
+  type BunPeerCertificate,
+  bunServerTls,
+  type BunTlsOptions,
+  EarlySink,
+  handshakeVerdict,
+  peerCertificate,
+  type TlsRole,
+} from "./_tls_bun.ts";
+import { closedDuringHandshake, handshakeError, withHandshakeDeadline } from "./_tls_handshake.ts";
 import { formatAddr, netAddr } from "./address.ts";
 import { NET_ERROR_TEXT, NetError, type NetErrorCode, type NetErrorOptions } from "./errors.ts";
-import type { Runtime, ShutdownSignal, TcpConnectOptions, TcpListenOptions } from "./runtime.ts";
-import type { Incoming, Listener, NetAddr, TcpConn } from "./types.ts";
+import type {
+  Runtime,
+  ShutdownSignal,
+  TcpConnectOptions,
+  TcpListenOptions,
+  TlsConnectOptions,
+  TlsListenOptions,
+} from "./runtime.ts";
+import type { Incoming, Listener, NetAddr, ProtocolName, TcpConn, TlsConn, TlsPeerCertificate } from "./types.ts";
 
 interface BunSocket {
-  data: BunTcpConn | undefined;
+  data: BunSocketConn | undefined;
   readonly fd: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -31,6 +49,12 @@ interface BunSocket {
   resume(): void;
   setNoDelay(enabled: boolean): boolean;
   setKeepAlive(enabled: boolean, delayMs?: number): boolean;
+  /** TLS only: the negotiated ALPN protocol (`false` when none). */
+  readonly alpnProtocol?: string | false | null;
+  /** TLS only: `"TLSv1.2"`, `"TLSv1.3"`. */
+  getTLSVersion?(): string | null;
+  /** TLS only: the peer's certificate, or an empty object. */
+  getPeerCertificate?(): BunPeerCertificate | undefined;
 }
 
 interface BunSocketHandlers {
@@ -41,6 +65,8 @@ interface BunSocketHandlers {
   close(socket: BunSocket, error?: unknown): void;
   error(socket: BunSocket, error: unknown): void;
   connectError?(socket: BunSocket, error: unknown): void;
+  /** TLS only: the handshake finished; `success` is false when it failed or was not authorized. */
+  handshake?(socket: BunSocket, success: boolean, authorizationError: unknown): void;
 }
 
 interface BunTcpServer {
@@ -55,12 +81,15 @@ interface BunApi {
     port: number;
     allowHalfOpen: boolean;
     socket: BunSocketHandlers;
+    tls?: BunTlsOptions;
+    reusePort?: boolean;
   }): BunTcpServer;
   connect(options: {
     hostname: string;
     port: number;
     allowHalfOpen: boolean;
     socket: BunSocketHandlers;
+    tls?: BunTlsOptions;
   }): Promise<BunSocket>;
 }
 
@@ -96,23 +125,19 @@ function mapError(error: unknown, options: NetErrorOptions, target: string): Net
   if (error instanceof NetError) return error;
   const code = codeOf(error);
   const detail = code === "EUNKNOWN" && error instanceof Error ? error.message : NET_ERROR_TEXT[code];
-  const verb = options.op === "dial" ? `dial "${target}" over tcp` : `${options.op} on "${target}"`;
+  const verb = options.op === "dial" ? `dial "${target}" over ${options.protocol}` : `${options.op} on "${target}"`;
   return new NetError(code, `Cannot ${verb}: ${detail}`, { ...options, cause: error });
 }
 
 const IGNORE_SINK: PushSink = { data() {}, drain() {}, end() {}, close() {} };
 
 /**
- * A Bun TCP conn. It is its own {@linkcode PushIO} (prototype methods, no per-conn closures) and
- * creates streams, addresses and the `closed` promise only when asked.
+ * A Bun socket conn (TCP or TLS). It is its own {@linkcode PushIO} (prototype methods, no per-conn
+ * closures) and creates streams, addresses and the `closed` promise only when asked.
  */
-class BunTcpConn implements TcpConn, PushIO {
+class BunSocketConn implements PushIO {
   readonly kind = "push" as const;
-  /** A plain kernel TCP socket: the splice path may take it (a prototype getter: no per-conn field). */
-  get [PLAIN_TCP](): true {
-    return true;
-  }
-  #socket: BunSocket;
+  protected readonly socket: BunSocket;
   sink: PushSink = IGNORE_SINK;
   isClosed = false;
   #writeClosed = false;
@@ -121,29 +146,30 @@ class BunTcpConn implements TcpConn, PushIO {
   #remoteAddr?: NetAddr;
   #streams?: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };
 
-  constructor(socket: BunSocket) {
-    this.#socket = socket;
+  constructor(socket: BunSocket, paused = true) {
+    this.socket = socket;
     socket.data = this;
-    socket.pause();
+    if (paused) socket.pause();
     // Read the peer's address now: Bun forgets it once the socket closes, and errors are
     // reported after that.
     this.#remoteAddr = netAddr(socket.remoteAddress, socket.remotePort);
+  }
+
+  /** The protocol name used in errors. */
+  get protocol(): ProtocolName {
+    return "tcp";
   }
 
   get [NATIVE_IO](): PushIO {
     return this;
   }
 
-  get [SOCKET_FD](): number {
-    return this.#socket.fd;
-  }
-
   get localAddr(): NetAddr {
-    return this.#localAddr ??= netAddr(this.#socket.localAddress, this.#socket.localPort);
+    return this.#localAddr ??= netAddr(this.socket.localAddress, this.socket.localPort);
   }
 
   get remoteAddr(): NetAddr {
-    return this.#remoteAddr ??= netAddr(this.#socket.remoteAddress, this.#socket.remotePort);
+    return this.#remoteAddr ??= netAddr(this.socket.remoteAddress, this.socket.remotePort);
   }
 
   get closed(): Promise<void> {
@@ -159,15 +185,15 @@ class BunTcpConn implements TcpConn, PushIO {
   }
 
   pause(): void {
-    this.#socket.pause();
+    this.socket.pause();
   }
 
   resume(): void {
-    if (!this.isClosed) this.#socket.resume();
+    if (!this.isClosed) this.socket.resume();
   }
 
   write(data: Uint8Array): number {
-    return this.isClosed ? -1 : this.#socket.write(data);
+    return this.isClosed ? -1 : this.socket.write(data);
   }
 
   end(): void {
@@ -189,19 +215,20 @@ class BunTcpConn implements TcpConn, PushIO {
   closedError(op: "read" | "write"): NetError {
     return new NetError("ECLOSED", `Cannot ${op} on "${formatAddr(this.remoteAddr)}": ${NET_ERROR_TEXT.ECLOSED}`, {
       op,
-      protocol: "tcp",
+      protocol: this.protocol,
       remoteAddr: this.remoteAddr,
     });
   }
 
   mapError(error: unknown): NetError {
-    return mapError(error, { op: "read", protocol: "tcp", remoteAddr: this.remoteAddr }, formatAddr(this.remoteAddr));
+    const context = { op: "read" as const, protocol: this.protocol, remoteAddr: this.remoteAddr };
+    return mapError(error, context, formatAddr(this.remoteAddr));
   }
 
   closeWrite(): Promise<void> {
     if (this.#writeClosed || this.isClosed) return Promise.resolve();
     this.#writeClosed = true;
-    this.#socket.shutdown(); // `end()` would close a dialed socket entirely (Bun ignores allowHalfOpen there)
+    this.socket.shutdown(); // `end()` would close a dialed socket entirely (Bun ignores allowHalfOpen there)
     return Promise.resolve();
   }
 
@@ -218,16 +245,19 @@ class BunTcpConn implements TcpConn, PushIO {
   close(): void {
     if (this.isClosed) return;
     this.markClosed();
-    this.#socket.close();
+    this.socket.close();
   }
 
   setNoDelay(enabled: boolean): void {
-    if (!this.isClosed) this.#socket.setNoDelay(enabled);
+    if (!this.isClosed) this.socket.setNoDelay(enabled);
   }
 
   setKeepAlive(enabled: boolean): void {
-    if (!this.isClosed) this.#socket.setKeepAlive(enabled);
+    if (!this.isClosed) this.socket.setKeepAlive(enabled);
   }
+
+  /** TLS only: the handshake finished. */
+  onHandshake(_success: boolean, _authorizationError: unknown): void {}
 
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
@@ -235,11 +265,111 @@ class BunTcpConn implements TcpConn, PushIO {
   }
 }
 
-/** Handlers shared by every socket; per-socket state lives in `socket.data`. */
-function sharedHandlers(onOpen?: (conn: BunTcpConn) => void): BunSocketHandlers {
+/** A Bun TCP conn. */
+class BunTcpConn extends BunSocketConn implements TcpConn {
+  /** A plain kernel TCP socket: the splice path may take it (a prototype getter: no per-conn field). */
+  get [PLAIN_TCP](): true {
+    return true;
+  }
+
+  get [SOCKET_FD](): number {
+    return this.socket.fd;
+  }
+}
+
+/**
+ * A Bun TLS conn. Until its handshake completes it keeps early bytes in an {@linkcode EarlySink};
+ * afterwards it is push I/O like TCP (the native pump takes it) but not a plain socket, so the
+ * splice path leaves it alone.
+ */
+class BunTlsConn extends BunSocketConn implements TlsConn {
+  readonly #role: TlsRole;
+  #early: EarlySink | undefined = new EarlySink();
+  #attached: PushSink | undefined;
+  #handshake = Promise.withResolvers<void>();
+  #done = false;
+  alpnProtocol: string | null = null;
+  tlsVersion: string | undefined;
+  peerCertificate: TlsPeerCertificate | null = null;
+
+  constructor(socket: BunSocket, role: TlsRole) {
+    super(socket, role.side === "server"); // a server waits for handshake() to read the ClientHello
+    this.#role = role;
+    this.sink = this.#early!;
+    this.#handshake.promise.catch(() => {});
+  }
+
+  override get protocol(): ProtocolName {
+    return "tls";
+  }
+
+  /** Resolves once the handshake succeeded; rejects with the reason it failed. */
+  get handshakeDone(): Promise<void> {
+    return this.#handshake.promise;
+  }
+
+  override onHandshake(success: boolean, authorizationError: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    const raw = this.socket.getPeerCertificate?.();
+    const presented = raw !== undefined && raw !== null && raw.serialNumber !== undefined;
+    const failure = handshakeVerdict(this.#role, success, authorizationError, presented);
+    if (failure !== undefined) {
+      this.#handshake.reject(new Error(failure));
+      this.close();
+      return;
+    }
+    this.socket.pause(); // starts paused, like every push conn; early bytes wait in the EarlySink
+    const alpn = this.socket.alpnProtocol;
+    this.alpnProtocol = typeof alpn === "string" && alpn !== "" ? alpn : null;
+    this.tlsVersion = this.socket.getTLSVersion?.() ?? undefined;
+    this.peerCertificate = peerCertificate(raw, presented && success && !authorizationError);
+    this.#handshake.resolve();
+  }
+
+  /** Lets the handshake read (a server conn stays paused until then). */
+  startHandshake(): void {
+    if (!this.isClosed && !this.#done) this.socket.resume();
+  }
+
+  override attach(sink: PushSink): void {
+    if (this.#early) this.#attached = sink; // delivered on resume(), after the early bytes
+    else super.attach(sink);
+  }
+
+  override resume(): void {
+    const early = this.#early;
+    if (early) {
+      this.#early = undefined;
+      const sink = this.#attached ?? IGNORE_SINK;
+      this.#attached = undefined;
+      if (!this.isClosed) this.sink = sink;
+      early.replay(sink); // in order: bytes, end of stream, close
+    }
+    super.resume();
+  }
+
+  override markClosed(error?: unknown): void {
+    if (!this.#done) {
+      this.#done = true;
+      this.#handshake.reject(error ?? closedDuringHandshake());
+    }
+    if (this.#early) this.sink = this.#early; // the close follows the early bytes
+    super.markClosed(error);
+  }
+}
+
+/**
+ * Handlers shared by every socket of a listener (or of all TCP dials); per-socket state lives in
+ * `socket.data`. `create` makes the conn when the socket opens (TCP: paused at once).
+ */
+function sharedHandlers<C extends BunSocketConn>(
+  create: (socket: BunSocket) => C,
+  onOpen?: (conn: C) => void,
+): BunSocketHandlers {
   return {
     open(socket) {
-      const conn = new BunTcpConn(socket); // pauses the socket before any data is delivered
+      const conn = create(socket);
       onOpen?.(conn);
     },
     data: (socket, chunk) => socket.data?.sink.data(chunk),
@@ -253,6 +383,7 @@ function sharedHandlers(onOpen?: (conn: BunTcpConn) => void): BunSocketHandlers 
       const conn = socket.data;
       conn?.markClosed(conn.mapError(error));
     },
+    handshake: (socket, success, authorizationError) => socket.data?.onHandshake(success, authorizationError),
   };
 }
 
@@ -264,41 +395,95 @@ function applySocketOptions(conn: TcpConn, options: { noDelay?: boolean; keepAli
 /** Accepted sockets waiting for the iterator; beyond this many, new ones are refused. */
 const MAX_PENDING_ACCEPTS = 4096;
 
-class BunTcpListener implements Listener<TcpConn> {
+/** A server socket whose handshake runs in {@linkcode BunTlsIncoming.handshake}, off the accept loop. */
+class BunTlsIncoming implements Incoming<TlsConn> {
+  readonly #conn: BunTlsConn;
+  readonly #localAddr: NetAddr;
+
+  constructor(conn: BunTlsConn, localAddr: NetAddr) {
+    this.#conn = conn;
+    this.#localAddr = localAddr;
+  }
+
+  get remoteAddr(): NetAddr {
+    return this.#conn.remoteAddr;
+  }
+
+  async handshake(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<TlsConn> {
+    const conn = this.#conn;
+    try {
+      conn.startHandshake();
+      await withHandshakeDeadline(conn.handshakeDone, () => conn.close(), options);
+      return conn;
+    } catch (error) {
+      conn.close();
+      throw handshakeError(error, {
+        side: "accept",
+        remoteAddr: conn.remoteAddr,
+        localAddr: this.#localAddr,
+        signal: options.signal,
+        timeoutMs: options.timeoutMs,
+      });
+    }
+  }
+
+  reject(): void {
+    this.#conn.close();
+  }
+}
+
+/** A Bun listener; `wrap` turns each accepted conn into an {@linkcode Incoming}. */
+class BunListener<S extends BunSocketConn, C extends TcpConn | TlsConn> implements Listener<C> {
   readonly addr: NetAddr;
   #server!: BunTcpServer;
-  #pending: BunTcpConn[] = [];
+  #pending: S[] = [];
   #waiter?: PromiseWithResolvers<void>;
   #isClosed = false;
+  #wrap: (conn: S) => Incoming<C>;
 
-  constructor(options: TcpListenOptions) {
+  constructor(
+    options: TcpListenOptions & { reusePort?: boolean },
+    protocol: ProtocolName,
+    create: (socket: BunSocket) => S,
+    wrap: (conn: S, listener: BunListener<S, C>) => Incoming<C>,
+    tls?: BunTlsOptions,
+  ) {
     const hostname = options.hostname || "0.0.0.0";
-    const handlers = sharedHandlers((conn) => {
+    this.#wrap = (conn) => wrap(conn, this);
+    const handlers = sharedHandlers(create, (conn) => {
       if (this.#isClosed || this.#pending.length >= MAX_PENDING_ACCEPTS) {
         conn.close();
         return;
       }
-      applySocketOptions(conn, options);
+      if (conn instanceof BunTcpConn) applySocketOptions(conn, options);
+      else if (options.noDelay !== undefined) conn.setNoDelay(options.noDelay);
       this.#pending.push(conn);
       const waiter = this.#waiter;
       this.#waiter = undefined;
       waiter?.resolve();
     });
     try {
-      this.#server = bun().listen({ hostname, port: options.port, allowHalfOpen: true, socket: handlers });
+      this.#server = bun().listen({
+        hostname,
+        port: options.port,
+        allowHalfOpen: true,
+        socket: handlers,
+        ...(tls ? { tls } : {}),
+        ...(options.reusePort ? { reusePort: true } : {}),
+      });
     } catch (error) {
       const localAddr = netAddr(hostname, options.port);
-      throw mapError(error, { op: "listen", protocol: "tcp", localAddr }, formatAddr(localAddr));
+      throw mapError(error, { op: "listen", protocol, localAddr }, formatAddr(localAddr));
     }
     this.addr = netAddr(this.#server.hostname, this.#server.port);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Incoming<TcpConn>> {
+  async *[Symbol.asyncIterator](): AsyncIterator<Incoming<C>> {
     while (true) {
       const conn = this.#pending.shift();
       if (conn) {
         if (conn.isClosed) continue;
-        yield new ReadyIncoming<TcpConn>(conn);
+        yield this.#wrap(conn);
         continue;
       }
       if (this.#isClosed) return;
@@ -323,7 +508,61 @@ class BunTcpListener implements Listener<TcpConn> {
   }
 }
 
-const CLIENT_HANDLERS = sharedHandlers();
+const newTcpConn = (socket: BunSocket) => new BunTcpConn(socket);
+const CLIENT_HANDLERS = sharedHandlers(newTcpConn);
+
+async function connectTls(options: TlsConnectOptions): Promise<TlsConn> {
+  const remoteAddr = netAddr(options.hostname, options.port);
+  const role: TlsRole = { side: "client", insecure: options.insecure === true };
+  let phase: "connect" | "handshake" = "connect";
+  let conn: BunTlsConn | undefined;
+  let cancelled = false;
+  const run = async (): Promise<TlsConn> => {
+    const socket = await bun().connect({
+      hostname: options.hostname,
+      port: options.port,
+      allowHalfOpen: true,
+      socket: sharedHandlers((s) => new BunTlsConn(s, role)),
+      tls: bunClientTls(options),
+    });
+    conn = socket.data as BunTlsConn | undefined ?? new BunTlsConn(socket, role);
+    if (cancelled) conn.close();
+    phase = "handshake";
+    if (options.noDelay !== undefined) conn.setNoDelay(options.noDelay);
+    if (options.keepAlive !== undefined) conn.setKeepAlive(options.keepAlive);
+    await conn.handshakeDone;
+    return conn;
+  };
+  try {
+    return await withHandshakeDeadline(run(), () => {
+      cancelled = true;
+      conn?.close();
+    }, options);
+  } catch (error) {
+    conn?.close();
+    if (isCancellation(error, options.signal)) throw error;
+    if (phase === "connect" && !isTimeoutReason(error)) {
+      throw mapError(error, { op: "dial", protocol: "tls", remoteAddr }, formatAddr(options));
+    }
+    throw handshakeError(error, { side: "dial", remoteAddr, signal: options.signal, timeoutMs: options.timeoutMs });
+  }
+}
+
+function listenTls(options: TlsListenOptions): Promise<Listener<TlsConn>> {
+  const role: TlsRole = { side: "server", clientAuth: options.clientAuth ?? "none" };
+  try {
+    const listener = new BunListener<BunTlsConn, TlsConn>(
+      options,
+      "tls",
+      (socket) => new BunTlsConn(socket, role),
+      (conn, owner) => new BunTlsIncoming(conn, owner.addr),
+      bunServerTls(options),
+    );
+    return Promise.resolve(listener);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
 
 /** Creates the Bun adapter. */
 export function createBunRuntime(): Runtime {
@@ -338,7 +577,7 @@ export function createBunRuntime(): Runtime {
           port: options.port,
           allowHalfOpen: true,
           socket: CLIENT_HANDLERS,
-        }).then((socket) => socket.data ?? new BunTcpConn(socket));
+        }).then((socket) => (socket.data as BunTcpConn | undefined) ?? new BunTcpConn(socket));
         const conn = await closeIfLate(pending, { signal: options.signal, timeoutMs: options.timeoutMs });
         applySocketOptions(conn, options);
         return conn;
@@ -349,11 +588,15 @@ export function createBunRuntime(): Runtime {
     },
     listenTcp(options: TcpListenOptions): Promise<Listener<TcpConn>> {
       try {
-        return Promise.resolve(new BunTcpListener(options));
+        return Promise.resolve(
+          new BunListener<BunTcpConn, TcpConn>(options, "tcp", newTcpConn, (conn) => new ReadyIncoming<TcpConn>(conn)),
+        );
       } catch (error) {
         return Promise.reject(error);
       }
     },
+    connectTls,
+    listenTls,
     onSignal(signal: ShutdownSignal, handler: () => void): Disposable {
       process.on(signal, handler);
       return { [Symbol.dispose]: () => void process.off(signal, handler) };

@@ -92,6 +92,38 @@ export class UnsupportedProtocolError extends Error {
   }
 }
 
+/**
+ * Thrown when the running runtime cannot provide a TLS option (for example client certificates on
+ * Deno, whose `Deno.listenTls` cannot request them). A subclass of {@linkcode UnsupportedProtocolError},
+ * so code that handles an unavailable protocol handles this too.
+ *
+ * @example Fall back when client certificates are unavailable
+ * ```ts
+ * import { UnsupportedTlsOptionError } from "./errors.ts";
+ * const error = new UnsupportedTlsOptionError("clientAuth", "deno", "Deno.listenTls cannot request client certificates");
+ * console.assert(error.option === "clientAuth" && error.runtime === "deno");
+ * ```
+ */
+export class UnsupportedTlsOptionError extends UnsupportedProtocolError {
+  /** The option that cannot be honoured, e.g. `"clientAuth"`. */
+  readonly option: string;
+  /** The runtime that cannot honour it (`"deno"` or `"bun"`). */
+  readonly runtime: string;
+  /**
+   * Creates the error.
+   *
+   * @param option The option name.
+   * @param runtime The runtime's name.
+   * @param reason Why, and what to do instead.
+   */
+  constructor(option: string, runtime: string, reason: string) {
+    super("tls", `option "${option}" is not available on ${runtime}: ${reason}`);
+    this.name = "UnsupportedTlsOptionError";
+    this.option = option;
+    this.runtime = runtime;
+  }
+}
+
 /** Thrown by operations on a listener or engine that was already closed (Go's `ErrServerClosed`). */
 export class ServerClosedError extends Error {
   /**

@@ -2,7 +2,7 @@
  * The runtime services the engine needs, one implementation per runtime, loaded lazily.
  * @module
  */
-import type { ListenAddr, Listener, SocketOptions, TcpConn } from "./types.ts";
+import type { ListenAddr, Listener, SocketOptions, TcpConn, TlsConn } from "./types.ts";
 
 /** Options for {@linkcode Runtime.connectTcp}. */
 export interface TcpConnectOptions extends SocketOptions {
@@ -19,6 +19,53 @@ export interface TcpConnectOptions extends SocketOptions {
 /** Options for {@linkcode Runtime.listenTcp}. */
 export interface TcpListenOptions extends ListenAddr, SocketOptions {}
 
+/** A TLS protocol version: `"1.2"` allows TLS 1.2 and 1.3, `"1.3"` only TLS 1.3. */
+export type TlsMinVersion = "1.2" | "1.3";
+
+/** Whether a TLS server asks clients for a certificate (Go's `tls.ClientAuthType`, simplified). */
+export type TlsClientAuth = "none" | "optional" | "require";
+
+/** Options for {@linkcode Runtime.connectTls}. The promise resolves after the handshake. */
+export interface TlsConnectOptions extends TcpConnectOptions {
+  /** Name sent in SNI and checked against the server's certificate. @default {the hostname} */
+  serverName?: string;
+  /**
+   * Trusted CA certificates (PEM). Deno adds them to its built-in roots; Bun uses them instead of its
+   * built-in roots. @default {the runtime's roots}
+   */
+  caCerts?: string[];
+  /** Skip certificate verification. Bun only; Deno throws `UnsupportedTlsOptionError`. @default {false} */
+  insecure?: boolean;
+  /** ALPN protocols to offer, most preferred first. @default {none} */
+  alpnProtocols?: string[];
+  /** Client certificate chain (PEM) for mutual TLS; needs `key`. */
+  cert?: string;
+  /** Private key (PEM) of `cert`. */
+  key?: string;
+}
+
+/** Options for {@linkcode Runtime.listenTls}. */
+export interface TlsListenOptions extends TcpListenOptions {
+  /** Certificate chain (PEM), leaf first. */
+  cert: string;
+  /** Private key (PEM) of the leaf. */
+  key: string;
+  /** ALPN protocols to accept, most preferred first. @default {none} */
+  alpnProtocols?: string[];
+  /** Lowest TLS version accepted. `"1.3"` needs Bun. @default {"1.2"} */
+  minVersion?: TlsMinVersion;
+  /** Whether to ask clients for a certificate. Anything but `"none"` needs Bun. @default {"none"} */
+  clientAuth?: TlsClientAuth;
+  /** CAs (PEM) that client certificates must chain to; required unless `clientAuth` is `"none"`. */
+  clientCaCerts?: string[];
+  /**
+   * Set `SO_REUSEPORT` so a second listener (with a new certificate) can bind the same port before
+   * this one closes. Deno honours it only under `--unstable-net` and ignores it otherwise.
+   * @default {false}
+   */
+  reusePort?: boolean;
+}
+
 /** Signals the CLI handles. */
 export type ShutdownSignal = "SIGINT" | "SIGTERM";
 
@@ -30,6 +77,18 @@ export interface Runtime {
   connectTcp(options: TcpConnectOptions): Promise<TcpConn>;
   /** Binds a TCP listener. @throws {NetError} */
   listenTcp(options: TcpListenOptions): Promise<Listener<TcpConn>>;
+  /**
+   * Opens a TLS connection and completes its handshake.
+   * @throws {NetError} EHANDSHAKE when the handshake fails, ETIMEDOUT after `timeoutMs`.
+   * @throws {UnsupportedTlsOptionError} For an option this runtime cannot honour.
+   */
+  connectTls(options: TlsConnectOptions): Promise<TlsConn>;
+  /**
+   * Binds a TLS listener; each accepted conn handshakes in `Incoming.handshake`.
+   * @throws {NetError} EADDRINUSE and the like.
+   * @throws {UnsupportedTlsOptionError} For an option this runtime cannot honour.
+   */
+  listenTls(options: TlsListenOptions): Promise<Listener<TlsConn>>;
   /** Calls `handler` on each delivery of `signal` until disposed. */
   onSignal(signal: ShutdownSignal, handler: () => void): Disposable;
   /** The command-line arguments after the script. */

@@ -59,6 +59,31 @@ export interface TcpConn extends Conn {
   setKeepAlive(enabled: boolean): void;
 }
 
+/** The certificate a TLS peer presented, as far as the runtime reports it. */
+export interface TlsPeerCertificate {
+  /** Subject distinguished name, e.g. `"CN=test-client"`. */
+  readonly subject: string;
+  /** Issuer distinguished name, e.g. `"CN=Example CA"`. */
+  readonly issuer: string;
+  /** Serial number in upper-case hex, e.g. `"27B1CACCB57B0325"`. */
+  readonly serialNumber: string;
+  /** True when the certificate chains to a trusted CA (and, seen from a client, matches the server name). */
+  readonly verified: boolean;
+}
+
+/** A {@linkcode Conn} over TLS, after its handshake. */
+export interface TlsConn extends Conn {
+  /** The ALPN protocol both sides agreed on, or `null` when none was negotiated. */
+  readonly alpnProtocol: string | null;
+  /** `"TLSv1.2"` or `"TLSv1.3"`; `undefined` where the runtime does not report it (Deno). */
+  readonly tlsVersion: string | undefined;
+  /**
+   * The peer's certificate: on a dialed conn the server's, on an accepted conn the client's (mutual
+   * TLS). `null` when the peer presented none; `undefined` where the runtime does not report it (Deno).
+   */
+  readonly peerCertificate: TlsPeerCertificate | null | undefined;
+}
+
 /** Yields accepted connections that have not been handshaken yet. `close()` is idempotent. */
 export interface Listener<C extends Conn = Conn> extends AsyncIterable<Incoming<C>>, AsyncDisposable {
   /** The bound address (with the real port when 0 was asked for). */
