@@ -1,5 +1,6 @@
 /**
- * The `ts-tunnel` command line: `forward` (default), `run -config FILE`, `demo`, `version`.
+ * The `ts-tunnel` command line: `forward` (default), `run -config FILE`, `server` and `client`
+ * (the reverse tunnel), `demo`, `version`.
  * go-tunnel's flags work as they are (`-protocol tcp -listen :8080 -target 127.0.0.1:80
  * -config f.yaml -version`), and so do `--long` forms.
  *
@@ -13,7 +14,7 @@
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import denoJson from "./deno.json" with { type: "json" };
-import { type FlagSpec, formatFlags, parseFlags, UsageError } from "./forward/cli_flags.ts";
+import { type FlagSpec, formatFlags, parseFlags, TLS_FLAGS, tlsFromFlags, UsageError } from "./forward/cli_flags.ts";
 import { DEFAULT_TUNNEL_CONFIG, type TunnelConfig } from "./forward/config.ts";
 import { ConfigError, type FileAdminConfig, parseConfigFile, parseSize } from "./forward/config_file.ts";
 import { formatDuration, parseDuration } from "./forward/duration.ts";
@@ -52,7 +53,7 @@ export interface MainOptions {
 }
 
 const FLAGS: Record<string, FlagSpec> = {
-  protocol: { type: "string", value: "NAME", help: "listener protocol: tcp", default: "tcp" },
+  protocol: { type: "string", value: "NAME", help: "listener protocol: tcp or tls", default: "tcp" },
   listen: { type: "string", value: "ADDR", help: "listen address, e.g. :8080 or 127.0.0.1:8080", default: ":8080" },
   target: { type: "string", value: "ADDR", help: "target address, e.g. 127.0.0.1:80 (required without -config)" },
   config: {
@@ -111,11 +112,12 @@ const FLAGS: Record<string, FlagSpec> = {
   admin: { type: "string", value: "ADDR", help: "admin HTTP server: /metrics /health /livez /readyz /status /circuit" },
   "metrics-namespace": { type: "string", value: "NS", help: "prefix of the Prometheus series", default: "ts_tunnel" },
   status: { type: "string", value: "WHEN", help: "live status line: auto (on a terminal), on, off", default: "auto" },
+  ...TLS_FLAGS,
   version: { type: "boolean", help: "print the version and exit" },
   help: { type: "boolean", short: "h", help: "print this help and exit" },
 };
 
-const COMMANDS = ["forward", "run", "demo", "version", "help"] as const;
+const COMMANDS = ["forward", "run", "server", "client", "demo", "version", "help"] as const;
 
 function usage(): string {
   return `ts-tunnel ${VERSION}: forward TCP connections (go-tunnel compatible flags)
@@ -123,6 +125,8 @@ function usage(): string {
 Usage:
   ts-tunnel [forward] -listen ADDR -target ADDR [flags]   forward one listener
   ts-tunnel [run] -config FILE [flags]                    forward every listener in a YAML file
+  ts-tunnel server -listen :7000 -token T [flags]         reverse-tunnel server (ts-tunnel server -h)
+  ts-tunnel client -server H:7000 -token T -local ADDR    reverse-tunnel client (ts-tunnel client -h)
   ts-tunnel demo                                          start demo targets and forwarders
   ts-tunnel version                                       print the version
 
@@ -172,6 +176,7 @@ const TUNNEL_FLAGS = [
   "max-buffered-bytes",
   "dial-attempts",
   "forward-path",
+  ...Object.keys(TLS_FLAGS),
 ];
 
 function tunnelFromFlags(values: Record<string, string | boolean | undefined>): TunnelConfig {
@@ -227,6 +232,7 @@ function tunnelFromFlags(values: Record<string, string | boolean | undefined>): 
       config[field] = flagNumber(flag, (t) => parseSize(t, `-${flag}`), values[flag] as string);
     }
   }
+  Object.assign(config, tlsFromFlags(values, config.protocol ?? "tcp"));
   return config;
 }
 
@@ -262,6 +268,15 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
     }
     command = rest[0] as (typeof COMMANDS)[number];
     rest = rest.slice(1);
+  }
+  if (command === "server" || command === "client") {
+    const { runTunnelCommand } = await import("./protocols/tunnel/command.ts");
+    return await runTunnelCommand(command, rest, {
+      io,
+      runtime: () => options.runtime ? Promise.resolve(options.runtime) : defaultRuntime(),
+      signal: options.signal,
+      version: VERSION,
+    });
   }
   let values: Record<string, string | boolean | undefined>;
   try {

@@ -1,6 +1,6 @@
 /**
  * Protocols behind one interface: {@linkcode Conn}, {@linkcode Listener}, {@linkcode Protocol},
- * typed {@linkcode NetError}s, address parsing, and the `tcp` protocol.
+ * typed {@linkcode NetError}s, address parsing, and the `tcp` and `tls` protocols.
  *
  * @example Dial over TCP
  * ```ts ignore
@@ -14,6 +14,7 @@ export * from "./types.ts";
 export * from "./errors.ts";
 export * from "./address.ts";
 export * from "./tcp.ts";
+export * from "./tls.ts";
 export * from "./registry.ts";
 export {
   defaultRuntime,
@@ -21,4 +22,9 @@ export {
   type ShutdownSignal,
   type TcpConnectOptions,
   type TcpListenOptions,
+  type TlsClientAuth,
+  type TlsConnectOptions,
+  type TlsListenOptions,
+  type TlsMinVersion,
 } from "./runtime.ts";
+export * from "./tunnel/mod.ts";

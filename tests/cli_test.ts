@@ -61,7 +61,10 @@ test("main() rejects bad command lines with exit code 2 and a message saying how
       'Flag "-preset" cannot be "fast": use one of server, client, high-throughput\n',
     ],
     [["-target"], 'Flag "-target" needs a value, for example: -target ADDR\n'],
-    [["serve"], 'Unknown command "serve": use one of forward, run, demo, version, help. Run with --help for usage.\n'],
+    [
+      ["serve"],
+      'Unknown command "serve": use one of forward, run, server, client, demo, version, help. Run with --help for usage.\n',
+    ],
     [
       ["-config", "x.yaml", "-target", "127.0.0.1:80"],
       'Flag "-target" cannot be combined with -config: put it in the config file instead\n',
@@ -260,3 +263,50 @@ test("SIGTERM lets an in-flight transfer finish, then the process exits 0; a sec
     }
   }
 }, { timeoutMs: 90_000 });
+
+test("main() -protocol tls -cert -key terminates TLS in front of a TCP target", async () => {
+  const { testCerts } = await import("./_util/certs.ts");
+  const { TlsProtocol } = await import("../protocols/tls.ts");
+  const certs = await testCerts();
+  await using echo = await startEchoServer();
+  const io = captureIo();
+  const stop = new AbortController();
+  const exit = main([
+    "-protocol",
+    "tls",
+    "-listen",
+    "127.0.0.1:0",
+    "-target",
+    `127.0.0.1:${echo.port}`,
+    "-cert",
+    certs.fullchainFile,
+    "-key",
+    certs.keyFile,
+    "-status",
+    "off",
+  ], { io, signal: stop.signal });
+  try {
+    const port = await waitFor(
+      () => Number(/listening .*addr=127\.0\.0\.1:(\d+)/.exec(io.err)?.[1]) || undefined,
+      "listen",
+    );
+    const tls = new TlsProtocol({ client: { ca: certs.caPem, serverName: "localhost" } });
+    await using conn = await tls.dial({ hostname: "127.0.0.1", port });
+    const writer = conn.writable.getWriter();
+    await writer.write(new TextEncoder().encode("over tls"));
+    const reader = conn.readable.getReader();
+    const { value } = await reader.read();
+    assert.equal(new TextDecoder().decode(value), "over tls");
+    reader.releaseLock();
+    writer.releaseLock();
+  } finally {
+    stop.abort();
+  }
+  assert.equal(await exit, 0);
+  const missing = captureIo();
+  assert.equal(
+    await main(["-protocol", "tls", "-target", "127.0.0.1:1", "-cert", certs.fullchainFile], { io: missing }),
+    2,
+  );
+  assert.equal(missing.err, "-protocol tls needs a certificate: add -key FILE\n");
+});

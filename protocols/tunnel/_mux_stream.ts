@@ -1,0 +1,373 @@
+/**
+ * Internal: one stream of a mux session, as a {@linkcode TunnelStream}. It holds the receive
+ * queue with its window, the send queue with its credit, half-close and reset; the session's
+ * reader pushes payloads in, its writer pulls frames out. It also offers pull I/O (read into a
+ * caller's buffer, write resolving once copied) for the forward engine's native pump.
+ * @module
+ */
+import { NATIVE_IO, type PullIO } from "../_native_io.ts";
+import { NetError, type NetErrorCode } from "../errors.ts";
+import type { NetAddr, ProtocolName } from "../types.ts";
+import { ByteQueue, type PayloadOwnership } from "./_byte_queue.ts";
+import { SendQueue } from "./_send_queue.ts";
+import { TUNNEL_ERROR_NUMBERS, TunnelError, type TunnelErrorCode, tunnelErrorCodeOf } from "./errors.ts";
+import { FRAME_HEADER_BYTES, FrameType, MAX_DATA_BYTES, writeFrameHeader } from "./mux_frame.ts";
+import type { TunnelStream } from "./mux_stream.ts";
+
+/** Largest send credit a peer may grant (as HTTP/2). */
+export const MAX_WINDOW_BYTES = 0x7fff_ffff;
+
+/** What a stream needs from its session. */
+export interface StreamHost {
+  readonly localAddr: NetAddr;
+  readonly remoteAddr: NetAddr;
+  readonly protocol: ProtocolName;
+  /** The receive window each stream grants. */
+  readonly windowBytes: number;
+  /** The stream has a frame to send (data within credit, or a FIN). */
+  wantSend(stream: MuxStream): void;
+  /** The stream has a WINDOW increment to send. */
+  wantWindow(stream: MuxStream): void;
+  /** Sends RST with `code` and forgets the stream. */
+  sendReset(stream: MuxStream, code: number): void;
+  /** Both directions ended: forget the stream. */
+  finished(stream: MuxStream): void;
+  /** Closing stream 0 closes the session. */
+  closeSession(error?: unknown): void;
+}
+
+/** A multiplexed stream; created by the session only. */
+export class MuxStream implements TunnelStream, PullIO {
+  readonly kind = "pull" as const;
+  readonly id: number;
+  #host: StreamHost;
+  // Receiving.
+  #queue = new ByteQueue();
+  #recvWindow: number;
+  #unacked = 0;
+  #remoteFin = false;
+  #readWaiter: PromiseWithResolvers<void> | undefined;
+  /** Reads fail with this once the queue is drained. */
+  #readError: Error | undefined;
+  /** The application stopped reading (close or reset): reads end, data is dropped. */
+  #readEnded = false;
+  // Sending.
+  #send = new SendQueue();
+  #credit: number;
+  #finRequested = false;
+  #finSent = false;
+  #finWaiters: (() => void)[] = [];
+  #writeError: Error | undefined;
+  // Life cycle.
+  /** close() was called: flush what is queued, send FIN, then RST. */
+  #closeRequested = false;
+  #done = false;
+  #resetCode: TunnelErrorCode | undefined;
+  #closed = Promise.withResolvers<void>();
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+  /** Session bookkeeping: queued in the writer's round-robin ring. */
+  inRing = false;
+  /** Session bookkeeping: WINDOW increment waiting to be sent. */
+  windowToSend = 0;
+
+  constructor(host: StreamHost, id: number, sendCredit: number) {
+    this.#host = host;
+    this.id = id;
+    this.#recvWindow = host.windowBytes;
+    this.#credit = sendCredit;
+  }
+
+  get [NATIVE_IO](): PullIO {
+    return this;
+  }
+
+  get localAddr(): NetAddr {
+    return this.#host.localAddr;
+  }
+
+  get remoteAddr(): NetAddr {
+    return this.#host.remoteAddr;
+  }
+
+  get closed(): Promise<void> {
+    return this.#closed.promise;
+  }
+
+  get resetCode(): TunnelErrorCode | undefined {
+    return this.#resetCode;
+  }
+
+  /** Bytes received and not yet read. */
+  get queuedBytes(): number {
+    return this.#queue.bytes;
+  }
+
+  // ---- Frames from the peer (called by the session; a TunnelError ends the session) ----
+
+  onData(payload: Uint8Array, ownership: PayloadOwnership): boolean {
+    if (this.#remoteFin) throw violation(`DATA after FIN on stream ${this.id}`);
+    if (payload.byteLength > this.#recvWindow) {
+      throw violation(
+        `DATA on stream ${this.id} exceeds the receive window (${payload.byteLength} bytes, ${this.#recvWindow} allowed)`,
+      );
+    }
+    this.#recvWindow -= payload.byteLength;
+    if (this.#readEnded) return false; // nobody reads any more: count it, drop it
+    const kept = this.#queue.push(payload, ownership);
+    this.#wakeReader();
+    return kept;
+  }
+
+  onFin(): void {
+    if (this.#remoteFin) throw violation(`second FIN on stream ${this.id}`);
+    this.#remoteFin = true;
+    this.#wakeReader();
+    if (this.#finSent) this.#finish();
+  }
+
+  /**
+   * The peer reset the stream; writes fail. If the peer had sent its FIN, what it sent stays
+   * readable (it closed after finishing); otherwise unread data is discarded, as TCP does.
+   */
+  onReset(code: number): void {
+    this.#resetCode = code === 0 ? undefined : tunnelErrorCodeOf(code);
+    const detail = this.#resetCode ? `reset by peer (${this.#resetCode})` : "reset by peer";
+    const cause = this.#resetCode ? new TunnelError(this.#resetCode, `Tunnel stream ${this.id} ${detail}`) : undefined;
+    this.#failWrites(this.#error("ECONNRESET", "write", detail, cause));
+    if (!this.#remoteFin) {
+      this.#queue.clear();
+      this.#failReads(this.#error("ECONNRESET", "read", detail, cause));
+    }
+    this.#finish();
+  }
+
+  onWindow(increment: number): void {
+    if (this.#credit + increment > MAX_WINDOW_BYTES) {
+      throw violation(`WINDOW on stream ${this.id} raises the credit past ${MAX_WINDOW_BYTES} bytes`);
+    }
+    const wasBlocked = this.#credit === 0;
+    this.#credit += increment;
+    if (wasBlocked && this.#send.bytes > 0) this.#host.wantSend(this);
+  }
+
+  /** The session is closing: reads fail once the data received so far is read; queued writes may still flush. */
+  endReads(reason: unknown, code: NetErrorCode): void {
+    if (!this.#remoteFin) this.#failReads(this.#error(code, "read", "the tunnel session is closed", reason));
+  }
+
+  /** The session ended: writes fail; received data stays readable, then reads fail (or end after a FIN). */
+  onSessionEnd(reason: unknown, code: NetErrorCode): void {
+    if (this.#done) return;
+    this.#failWrites(this.#error(code, "write", "the tunnel session is closed", reason));
+    this.endReads(reason, code);
+    this.#finish();
+  }
+
+  #error(code: NetErrorCode, op: "read" | "write", detail: string, cause?: unknown): NetError {
+    return new NetError(code, `Cannot ${op} on tunnel stream ${this.id}: ${detail}`, {
+      op,
+      protocol: this.#host.protocol,
+      remoteAddr: this.#host.remoteAddr,
+      cause,
+    });
+  }
+
+  #failWrites(error: NetError): void {
+    this.#writeError ??= error;
+    this.#send.fail(this.#writeError);
+    for (const resolve of this.#finWaiters.splice(0)) resolve();
+  }
+
+  #failReads(error: NetError): void {
+    if (this.#readEnded) return;
+    this.#readError ??= error;
+    this.#wakeReader();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#host.finished(this);
+    this.#closed.resolve();
+  }
+
+  // ---- Application reads ----
+
+  #wakeReader(): void {
+    const waiter = this.#readWaiter;
+    this.#readWaiter = undefined;
+    waiter?.resolve();
+  }
+
+  /** The application took `n` bytes: grant them back once half the window was consumed. */
+  #consumed(n: number): void {
+    if (this.#remoteFin || this.#done) return;
+    this.#unacked += n;
+    if (this.#unacked >= this.#host.windowBytes / 2) {
+      this.#recvWindow += this.#unacked;
+      this.windowToSend += this.#unacked;
+      this.#unacked = 0;
+      this.#host.wantWindow(this);
+    }
+  }
+
+  /** Resolves to the next chunk (a view, no copy) of at most `max` bytes, or `null` at the end. */
+  async #next(max: number): Promise<Uint8Array | null> {
+    while (true) {
+      const chunk = this.#queue.take(max);
+      if (chunk) {
+        this.#consumed(chunk.byteLength);
+        return chunk;
+      }
+      if (this.#readError) throw this.#readError;
+      if (this.#remoteFin || this.#readEnded) return null;
+      this.#readWaiter ??= Promise.withResolvers<void>();
+      await this.#readWaiter.promise;
+    }
+  }
+
+  /** {@linkcode PullIO.read}: copies up to `buffer.byteLength` bytes; `null` at the end. */
+  async read(buffer: Uint8Array): Promise<number | null> {
+    if (this.#queue.bytes === 0) {
+      const first = await this.#next(buffer.byteLength);
+      if (first === null) return null;
+      buffer.set(first);
+      return first.byteLength + this.#readMore(buffer.subarray(first.byteLength));
+    }
+    return this.#readMore(buffer);
+  }
+
+  #readMore(target: Uint8Array): number {
+    const n = this.#queue.readInto(target);
+    if (n > 0) this.#consumed(n);
+    return n;
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const chunk = await this.#next(Infinity);
+        if (chunk === null) controller.close();
+        else controller.enqueue(chunk);
+      },
+      cancel: () => this.close(),
+    }, { highWaterMark: 0 });
+  }
+
+  // ---- Application writes ----
+
+  #enqueue(data: Uint8Array, retain: boolean): Promise<void> {
+    if (this.#writeError) return Promise.reject(this.#writeError);
+    if (this.#finRequested) {
+      const detail = this.#closeRequested ? "the stream is closed" : "the write side is closed (closeWrite was called)";
+      return Promise.reject(this.#error("EPIPE", "write", detail));
+    }
+    if (data.byteLength === 0) return Promise.resolve();
+    const written = this.#send.enqueue(data, retain);
+    if (this.#credit > 0) this.#host.wantSend(this);
+    return written;
+  }
+
+  /** {@linkcode PullIO.write}: resolves once all of `data` was handed to the session writer. */
+  async write(data: Uint8Array): Promise<number> {
+    await this.#enqueue(data, false);
+    return data.byteLength;
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream<Uint8Array>({
+      write: (chunk) => this.#enqueue(chunk, true),
+      close: () => this.closeWrite(),
+      abort: () => this.#resetWith(0, "the stream was aborted"),
+    });
+  }
+
+  /** Sends FIN after the queued data; resolves once the FIN is handed to the writer. */
+  closeWrite(): Promise<void> {
+    if (this.#finSent || this.#writeError) return Promise.resolve();
+    this.#finRequested = true;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#finWaiters.push(resolve);
+    if (this.#send.bytes === 0) this.#host.wantSend(this);
+    return promise;
+  }
+
+  // ---- The session writer ----
+
+  /** True if {@linkcode MuxStream.emit} would write a frame now. */
+  get sendable(): boolean {
+    if (this.#send.bytes > 0) return this.#credit > 0;
+    return this.#finRequested && !this.#finSent;
+  }
+
+  /**
+   * Writes one frame into `out` at `at`, in at most `space` bytes: DATA of up to 16 KiB within
+   * the credit, or the FIN once the data is out. Returns the bytes written.
+   */
+  emit(out: Uint8Array, at: number, space: number): number {
+    if (this.#send.bytes > 0) {
+      const n = Math.min(MAX_DATA_BYTES, this.#credit, space - FRAME_HEADER_BYTES, this.#send.bytes);
+      if (n <= 0) return 0;
+      writeFrameHeader(out, at, FrameType.DATA, this.id, n);
+      this.#send.copyOut(out, at + FRAME_HEADER_BYTES, n);
+      this.#credit -= n;
+      return FRAME_HEADER_BYTES + n;
+    }
+    if (!this.#finRequested || this.#finSent || space < FRAME_HEADER_BYTES) return 0;
+    writeFrameHeader(out, at, FrameType.FIN, this.id, 0);
+    this.#finSent = true;
+    for (const resolve of this.#finWaiters.splice(0)) resolve();
+    if (this.#remoteFin) this.#finish();
+    else if (this.#closeRequested) this.#resetWith(0, "the stream is closed"); // FIN first, then RST
+    return FRAME_HEADER_BYTES;
+  }
+
+  // ---- Closing ----
+
+  /** Aborts both directions and tells the peer (`RST` with `code`, 0 for no error). */
+  #resetWith(code: number, detail: string): void {
+    if (this.id === 0) {
+      return this.#host.closeSession(code === 0 ? undefined : new TunnelError(tunnelErrorCodeOf(code), detail));
+    }
+    this.#readEnded = true;
+    this.#queue.clear();
+    this.#wakeReader();
+    if (this.#done) return;
+    this.#failWrites(this.#error("ECLOSED", "write", detail));
+    this.#host.sendReset(this, code);
+    this.#finish();
+  }
+
+  reset(code: TunnelErrorCode): void {
+    this.#resetWith(TUNNEL_ERROR_NUMBERS[code], `the stream was reset (${code})`);
+  }
+
+  /**
+   * Closes the stream as closing a TCP socket does: with unread data it resets at once;
+   * otherwise it stops reading, settles pending writes, flushes them, sends FIN, then `RST` (0)
+   * so the peer stops sending. The peer reads everything up to the FIN. Idempotent.
+   */
+  close(): void {
+    if (this.id === 0) return this.#host.closeSession();
+    const unread = this.#queue.bytes > 0;
+    this.#readEnded = true;
+    this.#queue.clear();
+    this.#wakeReader();
+    if (this.#done || this.#closeRequested) return;
+    this.#closeRequested = true;
+    if (unread || this.#finSent || this.#writeError) return this.#resetWith(0, "the stream is closed");
+    this.#finRequested = true;
+    this.#send.settleAll(); // Conn.close() settles pending writes; their bytes still go out
+    if (this.#send.bytes === 0 || this.#credit > 0) this.#host.wantSend(this);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}
+
+function violation(detail: string): TunnelError {
+  return new TunnelError("protocol", `Invalid mux frame: ${detail}`);
+}

@@ -1,0 +1,217 @@
+/**
+ * Runs the reverse tunnel's server or client as a service: the transport protocol (TLS with ALPN
+ * `ts-tunnel/1`, or plain TCP), logging, the admin server (health, status, metrics) and signals.
+ * The CLI's `server` and `client` commands end up here.
+ * @module
+ */
+import { HealthRegistry } from "../../ha/health.ts";
+import type { Logger } from "../../ha/logger.ts";
+import { TunnelMetrics } from "../../ha/metrics.ts";
+import { runService } from "../../ha/service_runner.ts";
+import { formatAddr, parseDialAddr } from "../address.ts";
+import type { Runtime } from "../runtime.ts";
+import { type TlsClientOptions, TlsProtocol, type TlsServerOptions } from "../tls.ts";
+import type { Protocol } from "../types.ts";
+import { TUNNEL_PROTOCOL_ID } from "./auth.ts";
+import { TunnelClient } from "./client.ts";
+import {
+  resolveTunnelClientConfig,
+  resolveTunnelServerConfig,
+  type TunnelClientConfig,
+  type TunnelServerConfig,
+} from "./config.ts";
+import { TunnelServer } from "./server.ts";
+
+/** What the serve functions need from the CLI. */
+export interface TunnelServeContext {
+  /** The runtime adapter. */
+  readonly runtime: Runtime;
+  /** The logger. */
+  readonly logger: Logger;
+  /** Aborting it acts like the first SIGTERM. */
+  readonly signal?: AbortSignal;
+  /** The admin server, if any. */
+  readonly admin?: { readonly listen: string; readonly metrics?: boolean; readonly metricsNamespace?: string };
+  /** The version, for `/status`. */
+  readonly version: string;
+}
+
+/** How long a stopping server gives clients and public connections to finish. */
+const DRAIN_TIMEOUT_MS = 5_000;
+
+/**
+ * The protocol a server listens with: TLS (ALPN `ts-tunnel/1`) needs a certificate and key.
+ *
+ * @throws {TypeError} When TLS is asked for without a certificate.
+ */
+export function serverProtocol(
+  transport: string | undefined,
+  tls: TlsServerOptions | undefined,
+  runtime: Runtime,
+): Protocol | undefined {
+  if (transport === "tcp") return undefined;
+  if (!tls || (!tls.certFile && !tls.cert) || (!tls.keyFile && !tls.key)) {
+    throw new TypeError(
+      "Cannot serve the tunnel over TLS without a certificate: give -cert FILE -key FILE (tls.cert_file and " +
+        "tls.key_file in YAML), or -transport tcp on a trusted network",
+    );
+  }
+  return new TlsProtocol({ runtime, server: { ...tls, alpnProtocols: [TUNNEL_PROTOCOL_ID] } });
+}
+
+/** The protocol a client dials with: TLS verifies the server against `caFile` or the system roots. */
+export function clientProtocol(
+  config: TunnelClientConfig,
+  tls: TlsClientOptions | undefined,
+  runtime: Runtime,
+): Protocol | undefined {
+  if (config.transport === "tcp") return undefined;
+  const serverName = tls?.serverName ?? parseDialAddr(config.serverAddr).hostname;
+  return new TlsProtocol({ runtime, client: { ...tls, serverName, alpnProtocols: [TUNNEL_PROTOCOL_ID] } });
+}
+
+/**
+ * Runs a tunnel server until a signal: logs clients and refusals, serves `/health` (listener
+ * bound), `/status` (clients, services, ports, counters) and `/metrics`.
+ *
+ * @returns The exit code: 0 after a clean stop, 1 when the listener cannot be bound.
+ */
+export async function serveTunnelServer(
+  config: TunnelServerConfig,
+  tls: TlsServerOptions | undefined,
+  ctx: TunnelServeContext,
+): Promise<number> {
+  const { logger, runtime } = ctx;
+  resolveTunnelServerConfig(config); // config errors first, before the certificate
+  const metrics = ctx.admin && ctx.admin.metrics !== false
+    ? await TunnelMetrics.create({ namespace: ctx.admin.metricsNamespace })
+    : undefined;
+  const server = new TunnelServer(config, {
+    runtime,
+    protocol: serverProtocol(config.transport, tls, runtime),
+    metrics,
+    observer: {
+      onClientConnected: (id, addr, info) =>
+        logger.info("client connected", { client: id, from: formatAddr(addr), ...info }),
+      onClientDisconnected: (id, reason) => logger.info("client disconnected", { client: id, reason }),
+      onRejected: (addr, code, message) => logger.warn("session refused", { from: formatAddr(addr), code, message }),
+      onServiceRegistered: (id, name, result) =>
+        "port" in result
+          ? logger.info("service exposed", { client: id, service: name, port: result.port })
+          : logger.warn("service refused", { client: id, service: name, reason: result.error }),
+      onPublicRefused: (id, name, reason) =>
+        logger.debug("public connection refused", { client: id, service: name, reason }),
+    },
+  });
+  try {
+    await server.start();
+  } catch (error) {
+    logger.error("cannot start the tunnel server", { listen: config.listenAddr, error });
+    return 1;
+  }
+  logger.info("tunnel server listening", {
+    addr: formatAddr(server.addr!),
+    transport: server.config.transport,
+    ports: `${server.config.portMin}-${server.config.portMax}`,
+  });
+  const health = new HealthRegistry();
+  health.register(
+    "listener",
+    () =>
+      server.addr
+        ? { status: "pass", detail: `accepting clients on ${formatAddr(server.addr)}` }
+        : { status: "fail", detail: "not listening" },
+  );
+  health.register("clients", () => {
+    const clients = server.clients();
+    const connected = clients.filter((c) => c.connected).length;
+    return { status: "pass", detail: `${connected} connected, ${clients.length - connected} within resume grace` };
+  }, { readiness: false });
+  return await runService({
+    runtime,
+    logger,
+    signal: ctx.signal,
+    version: ctx.version,
+    admin: ctx.admin && {
+      listen: ctx.admin.listen,
+      health,
+      metrics: metrics && { contentType: metrics.contentType, text: () => metrics.text() },
+      status: () => ({ server: { addr: server.addr && formatAddr(server.addr) }, clients: server.clients() }),
+    },
+    drainTimeoutMs: DRAIN_TIMEOUT_MS,
+    drain: () => server.stop(),
+    close: () => void server.stop(),
+  });
+}
+
+/**
+ * Runs a tunnel client until a signal: logs the session, the public ports it got and local
+ * failures; `/readyz` passes while a session is up.
+ *
+ * @returns The exit code: 0 after a clean stop, 1 when the server refused the credentials.
+ */
+export async function serveTunnelClient(
+  config: TunnelClientConfig,
+  tls: TlsClientOptions | undefined,
+  ctx: TunnelServeContext,
+): Promise<number> {
+  const { logger, runtime } = ctx;
+  resolveTunnelClientConfig(config); // config errors first, before the TLS setup
+  const client: TunnelClient = new TunnelClient(config, {
+    runtime,
+    protocol: clientProtocol(config, tls, runtime),
+    observer: {
+      onConnected: (info) =>
+        logger.info("connected to the tunnel server", {
+          server: config.serverAddr,
+          transport: info.transport,
+          resumed: info.resumed,
+        }),
+      onDisconnected: (reason, retryInMs) => logger.warn("disconnected", { reason, retryInMs }),
+      onRegistered: (services) => {
+        for (const s of services) {
+          if (s.error) {
+            logger.error("service refused", { service: s.name, code: s.error.code, reason: s.error.message });
+          } else logger.info("service exposed", { service: s.name, port: s.remotePort });
+        }
+      },
+      onLocalError: (service, error) => logger.info("local service unreachable", { service, error }),
+    },
+  });
+  const started = client.start();
+  const fatal = await Promise.race([started.then(() => undefined, (error) => error), waitAbort(ctx.signal)]);
+  if (fatal !== undefined) {
+    logger.error("cannot start the tunnel client", { error: fatal });
+    await client.stop();
+    return 1;
+  }
+  const health = new HealthRegistry();
+  health.register(
+    "session",
+    () =>
+      client.transport
+        ? { status: "pass", detail: `connected over ${client.transport}` }
+        : { status: "fail", detail: "not connected; reconnecting" },
+  );
+  return await runService({
+    runtime,
+    logger,
+    signal: ctx.signal,
+    version: ctx.version,
+    admin: ctx.admin && {
+      listen: ctx.admin.listen,
+      health,
+      status: () => ({
+        client: { server: config.serverAddr, transport: client.transport, services: client.services() },
+      }),
+    },
+    drainTimeoutMs: DRAIN_TIMEOUT_MS,
+    drain: () => client.stop(),
+    close: () => void client.stop(),
+  });
+}
+
+/** Never resolves unless `signal` aborts (then resolves to `undefined`). */
+function waitAbort(signal: AbortSignal | undefined): Promise<undefined> {
+  return new Promise((resolve) => signal?.addEventListener("abort", () => resolve(undefined), { once: true }));
+}
