@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deno() { bash scripts/deno.sh "$@"; }
-entries=(mod.ts cli.ts forward/mod.ts protocols/mod.ts ha/mod.ts ffi/mod.ts tls/mod.ts)
+entries=(mod.ts cli.ts forward/mod.ts protocols/mod.ts protocols/http2/mod.ts protocols/http3/mod.ts ha/mod.ts ffi/mod.ts tls/mod.ts)
 deno fmt --check
 deno lint
 deno check "${entries[@]}" tests/
