@@ -4,6 +4,7 @@
 #
 # usage: bash bench/run.sh [options]          (also: deno task bench -- [options])
 #   --systems "A B ..."  systems to compare (default: all below except the (extra) ones)
+#   --tunnel             the reverse-tunnel matrix: direct, ssh -R (2 ciphers), our tunnel (TLS, TCP) on Deno and Bun
 #   --reps N             interleaved repetitions (default 3)
 #   --metrics "..."      subset of: tput lat rate gt mem (default: all)
 #   --quick              1 rep, short runs (2 s bulk, 2 s rate, 5k round trips, 2k conns)
@@ -31,6 +32,7 @@ while [[ $# -gt 0 ]]; do
     --systems) SYSTEMS="$2"; shift 2 ;;
     --reps) REPS="$2"; shift 2 ;;
     --metrics) METRICS="$2"; shift 2 ;;
+    --tunnel) SYSTEMS="$SYSTEMS_TUNNEL"; shift ;;
     --quick) QUICK=1 REPS=1 SECS=2 RATE_SECS=2 ROUNDTRIPS=5000 CONNS=2000 GT_RUNS=3; shift ;;
     --secs) SECS="$2"; shift 2 ;;
     --rate-secs) RATE_SECS="$2"; shift 2 ;;
@@ -64,6 +66,7 @@ ensure_tools() {
     pkgs+=(nginx libnginx-mod-stream); }
   uses haproxy && { command -v haproxy >/dev/null || pkgs+=(haproxy); }
   uses socat && { command -v socat >/dev/null || pkgs+=(socat); }
+  uses ssh-r && { [[ -x /usr/sbin/sshd ]] && command -v ssh >/dev/null || pkgs+=(openssh-server openssh-client); }
   if ((${#pkgs[@]})); then
     ((INSTALL)) && command -v apt-get >/dev/null || { log "missing: ${pkgs[*]} (apt-get install -y ${pkgs[*]})"; return 1; }
     [[ "$(id -u)" != 0 ]] && sudo="sudo"
