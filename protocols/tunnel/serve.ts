@@ -94,7 +94,12 @@ export async function serveTunnelServer(
       onClientConnected: (id, addr, info) =>
         logger.info("client connected", { client: id, from: formatAddr(addr), ...info }),
       onClientDisconnected: (id, reason) => logger.info("client disconnected", { client: id, reason }),
-      onRejected: (addr, code, message) => logger.warn("session refused", { from: formatAddr(addr), code, message }),
+      // Failed authentication and rate limiting are what an operator watches; a connection that
+      // closed before saying hello (a port check, a scanner) is noise.
+      onRejected: (addr, code, message) =>
+        (code === "auth_failed" || code === "rate_limited" || code === "too_many_connections"
+          ? logger.warn
+          : logger.debug).call(logger, "session refused", { from: formatAddr(addr), code, message }),
       onServiceRegistered: (id, name, result) =>
         "port" in result
           ? logger.info("service exposed", { client: id, service: name, port: result.port })

@@ -38,6 +38,23 @@ export interface TransportSession {
   readonly closed: Promise<void>;
 }
 
+/**
+ * Unsent bytes the kernel may hold for a session's socket (`TCP_NOTSENT_LOWAT`). Past this, writes
+ * wait in the multiplexer's queue, where streams take turns; without it, megabytes of a bulk
+ * stream queue in the socket ahead of an interactive stream's next frame.
+ */
+export const SESSION_NOT_SENT_LOWAT_BYTES = 128 * 1024;
+
+/** Sets `TCP_NOTSENT_LOWAT` where libc is reachable (Linux with FFI allowed); otherwise does nothing. */
+async function limitUnsentBytes(conn: Conn): Promise<void> {
+  try {
+    const ffi = await import("../../ffi/mod.ts");
+    await ffi.optimizeTcpConn(conn, { notSentLowat: SESSION_NOT_SENT_LOWAT_BYTES });
+  } catch {
+    // No FFI (or the conn closed meanwhile): the session works, with more queueing in the kernel.
+  }
+}
+
 /** A session over one TLS or TCP connection, multiplexed with {@linkcode MuxSession}. */
 export class MuxTransportSession implements TransportSession {
   /** `tls` or `tcp`. */
@@ -56,6 +73,7 @@ export class MuxTransportSession implements TransportSession {
     this.kind = kind;
     this.#conn = conn;
     this.#mux = new MuxSession(conn, { role });
+    void limitUnsentBytes(conn);
   }
 
   /** The peer's address. */
