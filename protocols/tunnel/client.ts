@@ -16,7 +16,7 @@ import { TunnelError, type TunnelErrorCode } from "./errors.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import type { ControlMessage, RegisteredMessage, WelcomeMessage } from "./messages.ts";
 import { encodeProxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
-import { type IncomingStream, MuxTransportSession, type TransportSession } from "./transport.ts";
+import { type IncomingStream, muxDialer, type SessionDialer, type TransportSession } from "./transport.ts";
 
 /** Capabilities this client asks for. */
 export const CLIENT_CAPABILITIES: readonly string[] = ["resume", "proxy-protocol"];
@@ -95,7 +95,7 @@ function isFatal(error: unknown): boolean {
 export class TunnelClient implements AsyncDisposable {
   /** The resolved configuration. */
   readonly config: ResolvedTunnelClientConfig;
-  readonly #protocol: Protocol;
+  readonly #dialers: readonly SessionDialer[];
   readonly #local: TcpProtocol;
   readonly #observer: TunnelClientObserver;
   readonly #services = new Map<string, LocalService>();
@@ -125,7 +125,8 @@ export class TunnelClient implements AsyncDisposable {
           `(options.protocol), or use transport "tcp" on a trusted network`,
       );
     }
-    this.#protocol = options.protocol ?? new TcpProtocol({ runtime: options.runtime });
+    const kind = this.config.transport === "tcp" ? "tcp" : "tls";
+    this.#dialers = [muxDialer(options.protocol ?? new TcpProtocol({ runtime: options.runtime }), kind)];
     this.#local = new TcpProtocol({ runtime: options.runtime });
     this.#observer = options.observer ?? {};
     for (const s of this.config.services) {
@@ -192,8 +193,7 @@ export class TunnelClient implements AsyncDisposable {
 
   async #connect(): Promise<{ session: TransportSession; control: ControlChannel; welcome: WelcomeMessage }> {
     const signal = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(this.config.handshakeTimeoutMs)]);
-    const conn = await this.#protocol.dial(this.#server, { signal, timeoutMs: this.config.handshakeTimeoutMs });
-    const session = new MuxTransportSession(conn, this.config.transport === "tcp" ? "tcp" : "tls", "client");
+    const session = await this.#dialSession(signal);
     const control = new ControlChannel(session.control);
     try {
       const { clientId, token } = this.config;
@@ -225,6 +225,12 @@ export class TunnelClient implements AsyncDisposable {
       session.close(error);
       throw error;
     }
+  }
+
+  /** Tries each transport in order (QUIC first when configured), and says which one answered. */
+  async #dialSession(signal: AbortSignal): Promise<TransportSession> {
+    const timeoutMs = this.config.handshakeTimeoutMs;
+    return await this.#dialers[0].dial(this.#server, { signal, timeoutMs });
   }
 
   async #serve(

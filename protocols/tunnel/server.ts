@@ -11,7 +11,7 @@ import { parseListenAddr } from "../address.ts";
 import { NetError } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
 import { TcpProtocol } from "../tcp.ts";
-import type { Incoming, Listener, NetAddr, Protocol } from "../types.ts";
+import type { Listener, NetAddr, Protocol } from "../types.ts";
 import { authTranscript, clientMac, randomNonce, randomSessionId, serverMac, verifyMac } from "./auth.ts";
 import {
   type ResolvedTunnelServerConfig,
@@ -31,7 +31,7 @@ import type {
   ServiceRefused,
 } from "./messages.ts";
 import { PublicService, type PublicServiceStats } from "./public_service.ts";
-import { MuxTransportSession, type TransportSession } from "./transport.ts";
+import { listenMuxSessions, type PendingSession, type SessionListener, type TransportSession } from "./transport.ts";
 
 /** Capabilities this server offers (negotiated as the intersection with the client's). */
 export const SERVER_CAPABILITIES: readonly string[] = ["resume", "proxy-protocol"];
@@ -122,7 +122,7 @@ export class TunnelServer implements AsyncDisposable {
   readonly #authFailures = new Map<string, TokenBucket>();
   readonly #stopping = new AbortController();
   readonly #pending = new Set<Promise<void>>();
-  #listener: Listener | undefined;
+  #listeners: SessionListener[] = [];
   #acceptLoop: Promise<void> = Promise.resolve();
   #globalConnections = 0;
   readonly #unobserve = new Map<PublicService, Disposable>();
@@ -156,7 +156,7 @@ export class TunnelServer implements AsyncDisposable {
 
   /** Where clients connect (after start). */
   get addr(): NetAddr | undefined {
-    return this.#listener?.addr;
+    return this.#listeners[0]?.addr;
   }
 
   /**
@@ -164,15 +164,17 @@ export class TunnelServer implements AsyncDisposable {
    * @throws {NetError} If the address cannot be bound.
    */
   async start(): Promise<void> {
-    if (this.#listener) throw new TypeError("Cannot start the TunnelServer: it has already started");
-    this.#listener = await this.#protocol.listen(parseListenAddr(this.config.listenAddr));
-    this.#acceptLoop = this.#accept(this.#listener);
+    if (this.#listeners.length > 0) throw new TypeError("Cannot start the TunnelServer: it has already started");
+    const kind = this.config.transport === "tcp" ? "tcp" : "tls";
+    const listener = await listenMuxSessions(this.#protocol, parseListenAddr(this.config.listenAddr), kind);
+    this.#listeners.push(listener);
+    this.#acceptLoop = this.#accept(listener);
   }
 
-  async #accept(listener: Listener): Promise<void> {
+  async #accept(listener: SessionListener): Promise<void> {
     try {
-      for await (const incoming of listener) {
-        const task = this.#session(incoming).catch(() => {});
+      for await (const pending of listener) {
+        const task = this.#session(pending).catch(() => {});
         this.#pending.add(task);
         task.finally(() => this.#pending.delete(task));
       }
@@ -204,21 +206,20 @@ export class TunnelServer implements AsyncDisposable {
     bucket.tryTake();
   }
 
-  async #session(incoming: Incoming): Promise<void> {
-    const remoteAddr = incoming.remoteAddr;
+  async #session(pending: PendingSession): Promise<void> {
+    const remoteAddr = pending.remoteAddr;
     if (!this.#authAllowed(remoteAddr.hostname)) {
-      incoming.reject();
+      pending.reject();
       return this.#refuse(remoteAddr, "rate_limited", "too many failed authentications from this address");
     }
     const deadline = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(this.config.handshakeTimeoutMs)]);
-    let conn;
+    let session: TransportSession;
     try {
-      conn = await incoming.handshake({ signal: deadline, timeoutMs: this.config.handshakeTimeoutMs });
+      session = await pending.establish({ signal: deadline, timeoutMs: this.config.handshakeTimeoutMs });
     } catch (error) {
-      incoming.reject();
+      pending.reject();
       return this.#refuse(remoteAddr, "protocol", `handshake failed: ${(error as Error).message}`);
     }
-    const session = new MuxTransportSession(conn, this.config.transport === "tcp" ? "tcp" : "tls", "server");
     const control = new ControlChannel(session.control);
     let record: ClientRecord;
     let resumed: boolean;
@@ -502,7 +503,7 @@ export class TunnelServer implements AsyncDisposable {
    */
   async stop(): Promise<void> {
     if (!this.#stopping.signal.aborted) {
-      this.#listener?.close();
+      for (const listener of this.#listeners) listener.close();
       const goaway = { type: "goaway", code: "shutting_down", message: "the server is stopping" } as const;
       await Promise.allSettled(
         [...this.#records.values()].map((r) => r.control?.send(goaway)).filter((p) => p !== undefined),

@@ -4,7 +4,7 @@
  * natively; over TLS or TCP, {@linkcode MuxSession} provides them.
  * @module
  */
-import type { Conn, NetAddr } from "../types.ts";
+import type { Conn, DialAddr, Incoming, ListenAddr, Listener, NetAddr, Protocol } from "../types.ts";
 import { MuxSession } from "./mux.ts";
 import { decodeStreamHeader, encodeStreamHeader, type StreamHeader } from "./stream_header.ts";
 import { TunnelError } from "./errors.ts";
@@ -118,4 +118,81 @@ export class MuxTransportSession implements TransportSession {
   close(error?: unknown): void {
     this.#mux.close(error);
   }
+}
+
+/** A session being accepted: the peer is known, nothing is established yet. */
+export interface PendingSession {
+  /** The peer's address. */
+  readonly remoteAddr: NetAddr;
+  /** Runs the transport handshake (TLS or QUIC) and sets up the session, under the deadline. */
+  establish(options: { signal: AbortSignal; timeoutMs: number }): Promise<TransportSession>;
+  /** Refuses the session without a handshake. */
+  reject(): void;
+}
+
+/** Where a server's sessions arrive, on one transport. */
+export interface SessionListener extends AsyncIterable<PendingSession> {
+  /** The transport. */
+  readonly kind: TunnelTransportKind;
+  /** The bound address. */
+  readonly addr: NetAddr;
+  /** Stops accepting. Idempotent. */
+  close(): void;
+}
+
+/** Opens sessions to a server, on one transport. */
+export interface SessionDialer {
+  /** The transport. */
+  readonly kind: TunnelTransportKind;
+  /** Connects (and handshakes) to `addr`. */
+  dial(addr: DialAddr, options: { signal: AbortSignal; timeoutMs: number }): Promise<TransportSession>;
+}
+
+/**
+ * Listens for multiplexed sessions over a stream protocol (TLS, or TCP).
+ *
+ * @param protocol The protocol (a TLS protocol carrying the server certificate, or TCP).
+ * @param addr Where to listen.
+ * @param kind `tls` or `tcp`, as reported by the sessions.
+ * @returns The listener.
+ */
+export async function listenMuxSessions(
+  protocol: Protocol,
+  addr: ListenAddr,
+  kind: "tls" | "tcp",
+): Promise<SessionListener> {
+  const listener: Listener = await protocol.listen(addr);
+  const pending = (incoming: Incoming): PendingSession => ({
+    remoteAddr: incoming.remoteAddr,
+    async establish({ signal, timeoutMs }) {
+      const conn = await incoming.handshake({ signal, timeoutMs });
+      return new MuxTransportSession(conn, kind, "server");
+    },
+    reject: () => incoming.reject(),
+  });
+  return {
+    kind,
+    addr: listener.addr,
+    close: () => listener.close(),
+    async *[Symbol.asyncIterator]() {
+      for await (const incoming of listener) yield pending(incoming);
+    },
+  };
+}
+
+/**
+ * Dials multiplexed sessions over a stream protocol (TLS, or TCP).
+ *
+ * @param protocol The protocol (a TLS protocol that verifies the server, or TCP).
+ * @param kind `tls` or `tcp`.
+ * @returns The dialer.
+ */
+export function muxDialer(protocol: Protocol, kind: "tls" | "tcp"): SessionDialer {
+  return {
+    kind,
+    async dial(addr, { signal, timeoutMs }) {
+      const conn = await protocol.dial(addr, { signal, timeoutMs });
+      return new MuxTransportSession(conn, kind, "client");
+    },
+  };
 }
