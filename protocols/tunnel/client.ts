@@ -16,6 +16,7 @@ import { TunnelError, type TunnelErrorCode } from "./errors.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import type { ControlMessage, RegisteredMessage, WelcomeMessage } from "./messages.ts";
 import { encodeProxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
+import { type QuicConnect, quicDialer } from "./quic_transport.ts";
 import { type IncomingStream, muxDialer, type SessionDialer, type TransportSession } from "./transport.ts";
 
 /** Capabilities this client asks for. */
@@ -36,6 +37,8 @@ export interface TunnelClientObserver {
   onRegistered?(services: readonly ServiceStatus[]): void;
   /** A forwarded stream could not reach its local service. */
   onLocalError?(service: string, error: unknown): void;
+  /** With `auto`: QUIC did not answer in time, so the client falls back to TLS. */
+  onFallback?(from: string, to: string, reason: string): void;
 }
 
 /** Options for {@linkcode TunnelClient}. */
@@ -46,6 +49,8 @@ export interface TunnelClientOptions {
   protocol?: Protocol;
   /** Event callbacks. */
   observer?: TunnelClientObserver;
+  /** Opens QUIC connections to the server (CA, server name and ALPN applied); needed for `quic` and `auto`. */
+  quic?: QuicConnect;
 }
 
 interface LocalService {
@@ -119,14 +124,27 @@ export class TunnelClient implements AsyncDisposable {
   constructor(config: TunnelClientConfig, options: TunnelClientOptions = {}) {
     this.config = resolveTunnelClientConfig(config);
     this.#server = parseDialAddr(this.config.serverAddr);
-    if (!options.protocol && this.config.transport !== "tcp") {
+    if (!options.protocol && (this.config.transport === "tls" || this.config.transport === "auto")) {
       throw new TypeError(
         `Cannot create TunnelClient for transport "${this.config.transport}": pass the protocol that carries it ` +
           `(options.protocol), or use transport "tcp" on a trusted network`,
       );
     }
-    const kind = this.config.transport === "tcp" ? "tcp" : "tls";
-    this.#dialers = [muxDialer(options.protocol ?? new TcpProtocol({ runtime: options.runtime }), kind)];
+    const transport = this.config.transport;
+    const dialers: SessionDialer[] = [];
+    if (transport === "quic" || transport === "auto") {
+      if (!options.quic) {
+        throw new TypeError(
+          `Cannot create TunnelClient for transport "${transport}": pass options.quic (a QUIC connect function)`,
+        );
+      }
+      dialers.push(quicDialer(options.quic));
+    }
+    if (transport !== "quic") {
+      const kind = transport === "tcp" ? "tcp" : "tls";
+      dialers.push(muxDialer(options.protocol ?? new TcpProtocol({ runtime: options.runtime }), kind));
+    }
+    this.#dialers = dialers;
     this.#local = new TcpProtocol({ runtime: options.runtime });
     this.#observer = options.observer ?? {};
     for (const s of this.config.services) {
@@ -230,7 +248,20 @@ export class TunnelClient implements AsyncDisposable {
   /** Tries each transport in order (QUIC first when configured), and says which one answered. */
   async #dialSession(signal: AbortSignal): Promise<TransportSession> {
     const timeoutMs = this.config.handshakeTimeoutMs;
-    return await this.#dialers[0].dial(this.#server, { signal, timeoutMs });
+    const [first, fallback] = this.#dialers;
+    if (!fallback) return await first.dial(this.#server, { signal, timeoutMs });
+    // auto: QUIC gets quicFallbackMs (UDP may be blocked: then nothing ever answers), then TLS.
+    const quicTimeoutMs = Math.min(timeoutMs, this.config.quicFallbackMs);
+    try {
+      return await first.dial(this.#server, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(quicTimeoutMs)]),
+        timeoutMs: quicTimeoutMs,
+      });
+    } catch (error) {
+      if (signal.aborted) throw error;
+      safely(this.#observer.onFallback, first.kind, fallback.kind, (error as Error).message ?? String(error));
+      return await fallback.dial(this.#server, { signal, timeoutMs });
+    }
   }
 
   async #serve(

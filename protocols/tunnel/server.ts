@@ -31,6 +31,7 @@ import type {
   ServiceRefused,
 } from "./messages.ts";
 import { PublicService, type PublicServiceStats } from "./public_service.ts";
+import { listenQuicSessions, type QuicListen } from "./quic_transport.ts";
 import { listenMuxSessions, type PendingSession, type SessionListener, type TransportSession } from "./transport.ts";
 
 /** Capabilities this server offers (negotiated as the intersection with the client's). */
@@ -63,6 +64,11 @@ export interface TunnelServerOptions {
    * `tunnel`) and `{ns}_tunnel_clients_connected`. @default {no metrics}
    */
   metrics?: TunnelMetrics;
+  /**
+   * Binds a QUIC listener (certificate and ALPN applied); needed for transport `quic`, where the
+   * server listens on UDP for QUIC and on TCP (same port number) for the TLS fallback.
+   */
+  quic?: QuicListen;
 }
 
 /** One row of {@linkcode TunnelServer.clients}. */
@@ -115,6 +121,7 @@ export class TunnelServer implements AsyncDisposable {
   /** The resolved configuration. */
   readonly config: ResolvedTunnelServerConfig;
   readonly #protocol: Protocol;
+  readonly #quic: QuicListen | undefined;
   readonly #public: TcpProtocol;
   readonly #observer: TunnelServerObserver;
   readonly #metrics: TunnelMetrics | undefined;
@@ -144,6 +151,12 @@ export class TunnelServer implements AsyncDisposable {
       );
     }
     this.#protocol = options.protocol ?? new TcpProtocol({ runtime: options.runtime });
+    if (this.config.transport === "quic" && !options.quic) {
+      throw new TypeError(
+        'Cannot create TunnelServer for transport "quic": pass options.quic (a QUIC listen function)',
+      );
+    }
+    this.#quic = options.quic;
     this.#public = new TcpProtocol({ runtime: options.runtime });
     this.#observer = options.observer ?? {};
     this.#metrics = options.metrics;
@@ -166,9 +179,25 @@ export class TunnelServer implements AsyncDisposable {
   async start(): Promise<void> {
     if (this.#listeners.length > 0) throw new TypeError("Cannot start the TunnelServer: it has already started");
     const kind = this.config.transport === "tcp" ? "tcp" : "tls";
-    const listener = await listenMuxSessions(this.#protocol, parseListenAddr(this.config.listenAddr), kind);
+    const addr = parseListenAddr(this.config.listenAddr);
+    const listener = await listenMuxSessions(this.#protocol, addr, kind);
     this.#listeners.push(listener);
-    this.#acceptLoop = this.#accept(listener);
+    if (this.config.transport === "quic") {
+      try {
+        // QUIC on the same port number, over UDP: clients fall back to the TCP listener when UDP is blocked.
+        this.#listeners.push(await listenQuicSessions(this.#quic!, { ...addr, port: listener.addr.port }));
+      } catch (error) {
+        listener.close();
+        this.#listeners = [];
+        throw error;
+      }
+    }
+    this.#acceptLoop = Promise.all(this.#listeners.map((l) => this.#accept(l))).then(() => {});
+  }
+
+  /** Where QUIC clients connect (UDP), when the transport is `quic`. */
+  get quicAddr(): NetAddr | undefined {
+    return this.#listeners.find((l) => l.kind === "quic")?.addr;
   }
 
   async #accept(listener: SessionListener): Promise<void> {
