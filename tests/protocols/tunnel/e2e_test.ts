@@ -360,3 +360,30 @@ test("missed heartbeats end a silent session and the client reconnects on its ow
   assert.ok(events.includes("down: 3 heartbeats went unanswered"), events.join("; "));
   await waitFor(() => events.length >= 3, "a reconnect through the relay");
 });
+
+test("maxServicesPerClient and the server's maxConnections are enforced with clear answers", async () => {
+  await using echo = await startEchoServer();
+  await using server = await startServer(TCP_TRANSPORT, { maxServicesPerClient: 1, maxConnections: 1 });
+  await using client = await makeClient(TCP_TRANSPORT, server.addr!.port, {
+    services: [
+      { name: "one", localAddr: `127.0.0.1:${echo.port}` },
+      { name: "two", localAddr: `127.0.0.1:${echo.port}` },
+    ],
+  });
+  await client.start();
+  const [one, two] = client.services();
+  assert.equal(one.error, undefined);
+  assert.deepEqual(two.error, { code: "too_many_services", message: "at most 1 services per client" });
+  const port = one.remotePort!;
+  const first = await connectClient(port);
+  const firstData = readAll(first);
+  first.write("a");
+  await waitFor(() => server.activeConnections === 1, "the first connection");
+  const second = await connectClient(port);
+  assert.equal((await readAll(second)).byteLength, 0, "a connection over the global limit got bytes");
+  first.end("b");
+  assert.equal(new TextDecoder().decode(await firstData), "ab");
+  first.destroy();
+  second.destroy();
+  await waitFor(() => server.activeConnections === 0, "the slot to be given back");
+});
