@@ -144,6 +144,11 @@ export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 /** TCP keepalive probes on/off. */
 export const SO_KEEPALIVE = 9;
+/**
+ * Like `SO_RCVBUF`, but not capped by `net.core.rmem_max`; needs `CAP_NET_ADMIN` (root), otherwise
+ * `EPERM`.
+ */
+export const SO_RCVBUFFORCE = 33;
 /** Several sockets may bind the same address and port (only meaningful before `bind`). */
 export const SO_REUSEPORT = 15;
 /** 1 when the socket is listening; read-only. */

@@ -39,6 +39,7 @@
 export { libcUnavailableReason, loadLibc } from "./load.ts";
 export type { Libc, SockAddr } from "./libc.ts";
 export { findListenerFd, findSocketFd, type SocketEnds } from "./socket_fd.ts";
+export { findUdpSocketFd, type ReceiveBufferResult, setReceiveBuffer, type UdpBinding } from "./udp_socket.ts";
 export type { Conn, NetAddr } from "../protocols/types.ts";
 export type { FastPath, FastPathResult, ForwardCounters, ForwardEnd, PumpOptions } from "../forward/types.ts";
 export { closeSpliceEngine, createSpliceEngine, SpliceEngine, spliceEngine } from "./splice_engine.ts";

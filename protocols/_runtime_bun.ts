@@ -6,6 +6,7 @@
 import process from "node:process";
 import { closeIfLate, isCancellation, isTimeoutReason } from "./_abort.ts";
 import { NATIVE_IO, PLAIN_TCP, type PushIO, type PushSink, SOCKET_FD } from "./_native_io.ts";
+import { connectBunQuic, listenBunQuic } from "./_quic_bun.ts";
 import { ReadyIncoming } from "./_ready_incoming.ts";
 import { pushStreams } from "./_streams.ts";
 import {
@@ -597,6 +598,8 @@ export function createBunRuntime(): Runtime {
     },
     connectTls,
     listenTls,
+    listenQuic: listenBunQuic,
+    connectQuic: connectBunQuic,
     onSignal(signal: ShutdownSignal, handler: () => void): Disposable {
       process.on(signal, handler);
       return { [Symbol.dispose]: () => void process.off(signal, handler) };

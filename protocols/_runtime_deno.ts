@@ -3,6 +3,13 @@
  * @module
  */
 import { closeIfLate, isCancellation, isTimeoutReason } from "./_abort.ts";
+import {
+  connectDenoQuic,
+  type DenoQuicApi,
+  type DenoQuicConnLike,
+  type DenoQuicEndpointLike,
+  listenDenoQuic,
+} from "./_quic_deno.ts";
 import { NATIVE_IO, PLAIN_TCP, type PullIO } from "./_native_io.ts";
 import { ReadyIncoming } from "./_ready_incoming.ts";
 import { pullReadable, pullWritable } from "./_streams.ts";
@@ -409,6 +416,20 @@ function listenTls(options: TlsListenOptions): Promise<Listener<TlsConn>> {
   }
 }
 
+/** Deno's QUIC entry points for `_quic_deno.ts`, or `undefined` without `--unstable-net`. */
+function denoQuic(): DenoQuicApi | undefined {
+  if (!unstableNet()) return undefined;
+  return {
+    createEndpoint: (options) => new Deno.QuicEndpoint(options) as unknown as DenoQuicEndpointLike,
+    connect: (options) =>
+      Deno.connectQuic({
+        ...options,
+        endpoint: options.endpoint as unknown as Deno.QuicEndpoint,
+      }) as unknown as Promise<DenoQuicConnLike>,
+    codeOf,
+  };
+}
+
 const SIGNALS: readonly ShutdownSignal[] = ["SIGINT", "SIGTERM"];
 
 /** Creates the Deno adapter. */
@@ -451,6 +472,8 @@ export function createDenoRuntime(): Runtime {
     },
     connectTls,
     listenTls,
+    listenQuic: (options) => listenDenoQuic(denoQuic(), options),
+    connectQuic: (options) => connectDenoQuic(denoQuic(), options),
     onSignal(signal, handler) {
       if (!SIGNALS.includes(signal)) throw new TypeError(`Cannot listen for signal "${signal}"`);
       Deno.addSignalListener(signal, handler);

@@ -124,6 +124,37 @@ export class UnsupportedTlsOptionError extends UnsupportedProtocolError {
   }
 }
 
+/**
+ * Thrown when the running runtime cannot provide a QUIC option (for example `insecure` on Deno,
+ * whose QUIC client always verifies the server). A subclass of {@linkcode UnsupportedProtocolError}.
+ *
+ * @example Tell the option and the runtime apart
+ * ```ts
+ * import { UnsupportedQuicOptionError } from "./errors.ts";
+ * const error = new UnsupportedQuicOptionError("insecure", "deno", "Deno.connectQuic always verifies the server");
+ * console.assert(error.protocol === "quic" && error.option === "insecure");
+ * ```
+ */
+export class UnsupportedQuicOptionError extends UnsupportedProtocolError {
+  /** The option that cannot be honoured, e.g. `"insecure"`. */
+  readonly option: string;
+  /** The runtime that cannot honour it (`"deno"` or `"bun"`). */
+  readonly runtime: string;
+  /**
+   * Creates the error.
+   *
+   * @param option The option name.
+   * @param runtime The runtime's name.
+   * @param reason Why, and what to do instead.
+   */
+  constructor(option: string, runtime: string, reason: string) {
+    super("quic", `option "${option}" is not available on ${runtime}: ${reason}`);
+    this.name = "UnsupportedQuicOptionError";
+    this.option = option;
+    this.runtime = runtime;
+  }
+}
+
 /** Thrown by operations on a listener or engine that was already closed (Go's `ErrServerClosed`). */
 export class ServerClosedError extends Error {
   /**

@@ -1,6 +1,7 @@
 /**
  * Protocols behind one interface: {@linkcode Conn}, {@linkcode Listener}, {@linkcode Protocol},
- * typed {@linkcode NetError}s, address parsing, and the `tcp` and `tls` protocols.
+ * typed {@linkcode NetError}s, address parsing, the `tcp`, `tls` and `quic` protocols, and the
+ * runtime-neutral QUIC types ({@linkcode QuicConnection}, {@linkcode QuicListener}).
  *
  * @example Dial over TCP
  * ```ts ignore
@@ -15,6 +16,8 @@ export * from "./errors.ts";
 export * from "./address.ts";
 export * from "./tcp.ts";
 export * from "./tls.ts";
+export * from "./quic.ts";
+export * from "./quic_types.ts";
 export * from "./registry.ts";
 export {
   defaultRuntime,

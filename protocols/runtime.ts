@@ -2,6 +2,7 @@
  * The runtime services the engine needs, one implementation per runtime, loaded lazily.
  * @module
  */
+import type { QuicConnection, QuicConnectOptions, QuicListener, QuicListenOptions } from "./quic_types.ts";
 import type { ListenAddr, Listener, SocketOptions, TcpConn, TlsConn } from "./types.ts";
 
 /** Options for {@linkcode Runtime.connectTcp}. */
@@ -89,6 +90,21 @@ export interface Runtime {
    * @throws {UnsupportedTlsOptionError} For an option this runtime cannot honour.
    */
   listenTls(options: TlsListenOptions): Promise<Listener<TlsConn>>;
+  /**
+   * Binds a QUIC endpoint and listens; each connection handshakes in `Incoming.handshake`. The
+   * endpoint's UDP receive buffer is raised (see `udpReceiveBufferBytes`). Optional so test
+   * doubles may leave it out; the Deno and Bun adapters implement it.
+   * @throws {NetError} EADDRINUSE and the like.
+   * @throws {UnsupportedProtocolError} When the runtime has no QUIC (Deno without `--unstable-net`, Bun without `node:quic`).
+   */
+  listenQuic?(options: QuicListenOptions): Promise<QuicListener>;
+  /**
+   * Opens a QUIC connection and completes its handshake.
+   * @throws {NetError} EHANDSHAKE when the handshake fails (untrusted certificate, no common ALPN), ETIMEDOUT after `timeoutMs`.
+   * @throws {UnsupportedQuicOptionError} For an option this runtime cannot honour (`insecure` on Deno).
+   * @throws {UnsupportedProtocolError} When the runtime has no QUIC.
+   */
+  connectQuic?(options: QuicConnectOptions): Promise<QuicConnection>;
   /** Calls `handler` on each delivery of `signal` until disposed. */
   onSignal(signal: ShutdownSignal, handler: () => void): Disposable;
   /** The command-line arguments after the script. */

@@ -92,9 +92,16 @@ export interface Listener<C extends Conn = Conn> extends AsyncIterable<Incoming<
   close(): void;
 }
 
-/** An accepted connection; `handshake` runs off the accept loop, under a deadline. */
-export interface Incoming<C extends Conn = Conn> {
-  /** The peer's address, known before any handshake. */
+/**
+ * An accepted connection; `handshake` runs off the accept loop, under a deadline. `C` is a
+ * {@linkcode Conn} for stream protocols, or a whole connection (a QUIC connection) whose streams
+ * are conns.
+ */
+export interface Incoming<C = Conn> {
+  /**
+   * The peer's address, known before any handshake for TCP and TLS. QUIC runtimes reveal it only
+   * after the handshake: until then it reads as port 0 with an empty hostname.
+   */
   readonly remoteAddr: NetAddr;
   /**
    * Runs the protocol handshake (a no-op for TCP) and resolves to the usable connection.

@@ -1,0 +1,299 @@
+/**
+ * Internal: Deno's QUIC objects, typed by shape, behind the runtime-neutral backends: one stream,
+ * one connection after its handshake, a connection attempt, and a listening endpoint. Used by
+ * `_quic_deno.ts` only; it never names the runtime global.
+ * @module
+ */
+import { isTimeoutReason } from "./_abort.ts";
+import type { QuicConnectionBackend } from "./_quic_connection.ts";
+import type { QuicIncomingBackend, QuicListenerBackend } from "./_quic_listener.ts";
+import type { QuicStreamBackend } from "./_quic_stream.ts";
+import { formatAddr, netAddr } from "./address.ts";
+import { NET_ERROR_TEXT, NetError, type NetErrorCode } from "./errors.ts";
+import type { QuicCloseInfo } from "./quic_types.ts";
+import type { NetAddr } from "./types.ts";
+
+/** `Deno.NetAddr`, by shape. */
+export interface DenoAddrLike {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/** `Deno.QuicCloseInfo`, by shape. */
+export interface DenoCloseInfoLike {
+  readonly closeCode: number;
+  readonly reason: string;
+}
+
+/** `Deno.QuicTransportOptions`, by shape. */
+export interface DenoTransportLike {
+  maxIdleTimeout?: number;
+  keepAliveInterval?: number;
+  maxConcurrentBidirectionalStreams?: number;
+}
+
+/** `Deno.QuicBidirectionalStream`, by shape. */
+export interface DenoBidiStreamLike {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+}
+
+/** `Deno.QuicConn`, by shape. */
+export interface DenoQuicConnLike {
+  readonly remoteAddr: DenoAddrLike;
+  readonly protocol: string | undefined;
+  readonly endpoint: DenoQuicEndpointLike;
+  readonly closed: Promise<DenoCloseInfoLike>;
+  readonly incomingBidirectionalStreams: ReadableStream<DenoBidiStreamLike>;
+  createBidirectionalStream(options?: { waitUntilAvailable?: boolean }): Promise<DenoBidiStreamLike>;
+  close(info?: DenoCloseInfoLike): void;
+}
+
+/** `Deno.QuicIncoming`, by shape. */
+export interface DenoQuicIncomingLike {
+  accept(): Promise<DenoQuicConnLike>;
+  refuse(): void;
+}
+
+/** `Deno.QuicListener`, by shape. */
+export interface DenoQuicListenerLike {
+  incoming(): Promise<DenoQuicIncomingLike>;
+  stop(): void;
+}
+
+/** `Deno.QuicEndpoint`, by shape. */
+export interface DenoQuicEndpointLike {
+  readonly addr: DenoAddrLike;
+  listen(options: DenoTransportLike & { cert: string; key: string; alpnProtocols: string[] }): DenoQuicListenerLike;
+  close(info?: DenoCloseInfoLike): void;
+}
+
+/** `Deno.connectQuic` options, by shape. */
+export interface DenoConnectLike extends DenoTransportLike {
+  hostname: string;
+  port: number;
+  serverName?: string;
+  caCerts?: string[];
+  alpnProtocols: string[];
+  endpoint: DenoQuicEndpointLike;
+}
+
+/** What the adapter hands over: Deno's QUIC entry points and its error classification. */
+export interface DenoQuicApi {
+  /** `new Deno.QuicEndpoint(options)`. */
+  createEndpoint(options: { hostname: string; port: number }): DenoQuicEndpointLike;
+  /** `Deno.connectQuic(options)`. */
+  connect(options: DenoConnectLike): Promise<DenoQuicConnLike>;
+  /** The adapter's mapping of Deno errors to codes (`Deno.errors.*`). */
+  codeOf(error: unknown): NetErrorCode;
+}
+
+/** How long a gracefully closing connection waits after its last stream before CONNECTION_CLOSE (Deno cannot tell when sent data was acknowledged). */
+const GRACEFUL_CLOSE_LINGER_MS = 200;
+
+/** Deno's QUIC errors carry no class or code for these; the text is the only signal, read here once. */
+export function isIdleTimeout(error: unknown): boolean {
+  return error instanceof Error && error.name === "Error" && error.message === "timed out";
+}
+
+/** Maps a Deno QUIC error to a {@linkcode NetErrorCode}: the idle-timeout text first, then the adapter's classes. */
+export function codeOf(api: DenoQuicApi, error: unknown): NetErrorCode {
+  if (isIdleTimeout(error) || isTimeoutReason(error)) return "ETIMEDOUT";
+  return api.codeOf(error);
+}
+
+/** A Deno address as a UDP {@linkcode NetAddr}. */
+export function toNetAddr(addr: DenoAddrLike): NetAddr {
+  return netAddr(addr.hostname, addr.port, "udp");
+}
+
+/** One Deno bidirectional stream. */
+export class DenoStreamBackend implements QuicStreamBackend {
+  readonly #stream: DenoBidiStreamLike;
+  #reader?: ReadableStreamDefaultReader<Uint8Array>;
+  #writer?: WritableStreamDefaultWriter<Uint8Array>;
+
+  constructor(stream: DenoBidiStreamLike) {
+    this.#stream = stream;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    this.#reader ??= this.#stream.readable.getReader();
+    const { done, value } = await this.#reader.read();
+    return done ? null : value;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    this.#writer ??= this.#stream.writable.getWriter();
+    return this.#writer.write(chunk); // Deno copies into quinn's send buffer before resolving
+  }
+
+  finish(): Promise<void> {
+    this.#writer ??= this.#stream.writable.getWriter();
+    return this.#writer.close();
+  }
+
+  abort(stopRead: boolean, resetWrite: boolean): void {
+    if (stopRead) (this.#reader ?? this.#stream.readable).cancel().catch(() => {}); // STOP_SENDING
+    if (resetWrite) (this.#writer ?? this.#stream.writable).abort().catch(() => {}); // FIN: Deno cannot reset
+  }
+}
+
+/** One Deno QUIC connection after its handshake. */
+export class DenoConnectionBackend implements QuicConnectionBackend {
+  readonly #api: DenoQuicApi;
+  readonly #conn: DenoQuicConnLike;
+  readonly remoteAddr: NetAddr;
+  readonly localAddr: NetAddr;
+  readonly alpnProtocol: string | null;
+  readonly closed: Promise<QuicCloseInfo>;
+  #local: QuicCloseInfo | undefined;
+  #linger: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(api: DenoQuicApi, conn: DenoQuicConnLike) {
+    this.#api = api;
+    this.#conn = conn;
+    this.remoteAddr = toNetAddr(conn.remoteAddr);
+    this.localAddr = toNetAddr(conn.endpoint.addr);
+    this.alpnProtocol = conn.protocol ?? null;
+    this.closed = conn.closed.then(
+      (info): QuicCloseInfo => this.#local ?? { code: info.closeCode, reason: info.reason, initiator: "peer" },
+      (error): QuicCloseInfo =>
+        this.#local ??
+          (isIdleTimeout(error)
+            ? { code: 0, reason: "idle timeout", initiator: "idle-timeout" }
+            : { code: 0, reason: error instanceof Error ? error.message : String(error), initiator: "error" }),
+    ).finally(() => clearTimeout(this.#linger));
+  }
+
+  async openStream(): Promise<QuicStreamBackend> {
+    return new DenoStreamBackend(await this.#conn.createBidirectionalStream({ waitUntilAvailable: true }));
+  }
+
+  acceptStreams(receive: (stream: QuicStreamBackend) => void): void {
+    void (async () => {
+      try {
+        for await (const stream of this.#conn.incomingBidirectionalStreams) receive(new DenoStreamBackend(stream));
+      } catch { /* the connection closed; `closed` reports why */ }
+    })();
+  }
+
+  close(code: number, reason: string): void {
+    clearTimeout(this.#linger);
+    this.#local ??= { code, reason, initiator: "local" };
+    try {
+      this.#conn.close({ closeCode: code, reason });
+    } catch { /* already closed */ }
+  }
+
+  closeGracefully(): void {
+    if (this.#local || this.#linger !== undefined) return;
+    this.#linger = setTimeout(() => this.close(0, ""), GRACEFUL_CLOSE_LINGER_MS);
+  }
+
+  mapError(error: unknown, op: "dial" | "read" | "write"): NetError {
+    if (error instanceof NetError) return error;
+    const code = codeOf(this.#api, error);
+    const detail = code === "EUNKNOWN" || code === "ECONNRESET"
+      ? (error instanceof Error ? error.message : String(error))
+      : NET_ERROR_TEXT[code];
+    return new NetError(code, `Cannot ${op} on "${formatAddr(this.remoteAddr)}" over quic: ${detail}`, {
+      op,
+      protocol: "quic",
+      remoteAddr: this.remoteAddr,
+      localAddr: this.localAddr,
+      cause: error,
+    });
+  }
+}
+
+/** A connection attempt on a Deno listener. Its properties are never read: Deno 2.9 would invalidate it. */
+export class DenoIncomingBackend implements QuicIncomingBackend {
+  readonly #api: DenoQuicApi;
+  readonly #incoming: DenoQuicIncomingLike;
+  #state: "new" | "accepting" | "done" | "cancelled" = "new";
+  readonly remoteAddr: undefined;
+
+  constructor(api: DenoQuicApi, incoming: DenoQuicIncomingLike) {
+    this.#api = api;
+    this.#incoming = incoming;
+  }
+
+  async accept(): Promise<QuicConnectionBackend> {
+    this.#state = "accepting";
+    let conn: DenoQuicConnLike;
+    try {
+      conn = await this.#incoming.accept();
+    } catch (error) {
+      this.#state = "done";
+      throw isIdleTimeout(error) ? new DOMException("The handshake timed out", "TimeoutError") : error;
+    }
+    conn.closed.catch(() => {});
+    if ((this.#state as string) === "cancelled") { // cancel() may have run during the await
+      conn.close({ closeCode: 0, reason: "handshake abandoned" });
+      throw new DOMException("The handshake was cancelled", "AbortError");
+    }
+    this.#state = "done";
+    return new DenoConnectionBackend(this.#api, conn);
+  }
+
+  cancel(): void {
+    if (this.#state === "new") {
+      try {
+        this.#incoming.refuse();
+      } catch { /* already handled */ }
+      this.#state = "done";
+    } else if (this.#state === "accepting") {
+      this.#state = "cancelled"; // the connection is closed when the handshake completes
+    }
+  }
+}
+
+/** A listening Deno endpoint. */
+export class DenoListenerBackend implements QuicListenerBackend {
+  readonly #api: DenoQuicApi;
+  readonly #endpoint: DenoQuicEndpointLike;
+  readonly #listener: DenoQuicListenerLike;
+  readonly addr: NetAddr;
+  #stopped = false;
+  #closed = false;
+
+  constructor(api: DenoQuicApi, endpoint: DenoQuicEndpointLike, listener: DenoQuicListenerLike) {
+    this.#api = api;
+    this.#endpoint = endpoint;
+    this.#listener = listener;
+    this.addr = toNetAddr(endpoint.addr);
+  }
+
+  async next(): Promise<QuicIncomingBackend | null> {
+    if (this.#stopped) return null;
+    try {
+      return new DenoIncomingBackend(this.#api, await this.#listener.incoming());
+    } catch (error) {
+      if (this.#stopped || codeOf(this.#api, error) === "ECLOSED") return null;
+      throw new NetError("EUNKNOWN", `Cannot accept on "${formatAddr(this.addr)}" over quic: ${String(error)}`, {
+        op: "accept",
+        protocol: "quic",
+        localAddr: this.addr,
+        cause: error,
+      });
+    }
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    try {
+      this.#listener.stop();
+    } catch { /* already stopped */ }
+  }
+
+  closeEndpoint(code: number, reason: string): void {
+    this.stop();
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#endpoint.close({ closeCode: code, reason });
+    } catch { /* already closed */ }
+  }
+}
