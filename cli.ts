@@ -1,8 +1,9 @@
 /**
  * The `ts-tunnel` command line: `forward` (default), `run -config FILE`, `server` and `client`
- * (the reverse tunnel), `demo`, `version`.
+ * (the reverse tunnel), `cert status|renew|revoke` (automatic TLS), `demo`, `version`.
  * go-tunnel's flags work as they are (`-protocol tcp -listen :8080 -target 127.0.0.1:80
- * -config f.yaml -version`), and so do `--long` forms.
+ * -config f.yaml -cert -key -auto-tls -email -domains -staging -dns-provider -version`), and so
+ * do `--long` forms.
  *
  * @example Forward a port
  * ```sh
@@ -14,7 +15,17 @@
 import { readFile } from "node:fs/promises";
 import process from "node:process";
 import denoJson from "./deno.json" with { type: "json" };
-import { type FlagSpec, formatFlags, parseFlags, TLS_FLAGS, tlsFromFlags, UsageError } from "./forward/cli_flags.ts";
+import {
+  type FlagSpec,
+  formatFlags,
+  HTTP2_FLAGS,
+  http2FromFlags,
+  parseFlags,
+  TLS_FLAGS,
+  tlsFromFlags,
+  UsageError,
+} from "./forward/cli_flags.ts";
+import { AUTO_TLS_FLAGS, autoTlsFromFlags } from "./forward/cli_auto_tls.ts";
 import { DEFAULT_TUNNEL_CONFIG, type TunnelConfig } from "./forward/config.ts";
 import { ConfigError, type FileAdminConfig, parseConfigFile, parseSize } from "./forward/config_file.ts";
 import { formatDuration, parseDuration } from "./forward/duration.ts";
@@ -28,6 +39,7 @@ import { parseDialAddr, parseListenAddr } from "./protocols/address.ts";
 import { defaultRuntime, type Runtime } from "./protocols/runtime.ts";
 import { NetError } from "./protocols/errors.ts";
 import { PROTOCOL_NAMES } from "./protocols/registry.ts";
+import type { AutoTlsSettings } from "./tls/auto_tls.ts";
 
 /** The version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -50,10 +62,17 @@ export interface MainOptions {
   io?: CliIo;
   /** Aborting it acts like SIGTERM (for embedding and tests). */
   signal?: AbortSignal;
+  /** Environment variables (the DNS provider's credentials, `XDG_DATA_HOME`). @default {process.env} */
+  env?: Record<string, string | undefined>;
 }
 
 const FLAGS: Record<string, FlagSpec> = {
-  protocol: { type: "string", value: "NAME", help: "listener protocol: tcp or tls", default: "tcp" },
+  protocol: {
+    type: "string",
+    value: "NAME",
+    help: "listener protocol: tcp, tls, or http2 (an HTTP/2 + HTTP/1.1 reverse proxy)",
+    default: "tcp",
+  },
   listen: { type: "string", value: "ADDR", help: "listen address, e.g. :8080 or 127.0.0.1:8080", default: ":8080" },
   target: { type: "string", value: "ADDR", help: "target address, e.g. 127.0.0.1:80 (required without -config)" },
   config: {
@@ -113,11 +132,13 @@ const FLAGS: Record<string, FlagSpec> = {
   "metrics-namespace": { type: "string", value: "NS", help: "prefix of the Prometheus series", default: "ts_tunnel" },
   status: { type: "string", value: "WHEN", help: "live status line: auto (on a terminal), on, off", default: "auto" },
   ...TLS_FLAGS,
+  ...HTTP2_FLAGS,
+  ...AUTO_TLS_FLAGS,
   version: { type: "boolean", help: "print the version and exit" },
   help: { type: "boolean", short: "h", help: "print this help and exit" },
 };
 
-const COMMANDS = ["forward", "run", "server", "client", "demo", "version", "help"] as const;
+const COMMANDS = ["forward", "run", "server", "client", "cert", "demo", "version", "help"] as const;
 
 function usage(): string {
   return `ts-tunnel ${VERSION}: forward TCP connections (go-tunnel compatible flags)
@@ -127,6 +148,7 @@ Usage:
   ts-tunnel [run] -config FILE [flags]                    forward every listener in a YAML file
   ts-tunnel server -listen :7000 -token T [flags]         reverse-tunnel server (ts-tunnel server -h)
   ts-tunnel client -server H:7000 -token T -local ADDR    reverse-tunnel client (ts-tunnel client -h)
+  ts-tunnel cert status|renew|revoke [flags]              automatic TLS certificates (ts-tunnel cert -h)
   ts-tunnel demo                                          start demo targets and forwarders
   ts-tunnel version                                       print the version
 
@@ -177,6 +199,8 @@ const TUNNEL_FLAGS = [
   "dial-attempts",
   "forward-path",
   ...Object.keys(TLS_FLAGS),
+  ...Object.keys(HTTP2_FLAGS),
+  ...Object.keys(AUTO_TLS_FLAGS),
 ];
 
 function tunnelFromFlags(values: Record<string, string | boolean | undefined>): TunnelConfig {
@@ -232,7 +256,8 @@ function tunnelFromFlags(values: Record<string, string | boolean | undefined>): 
       config[field] = flagNumber(flag, (t) => parseSize(t, `-${flag}`), values[flag] as string);
     }
   }
-  Object.assign(config, tlsFromFlags(values, config.protocol ?? "tcp"));
+  const protocol = config.protocol ?? "tcp";
+  Object.assign(config, http2FromFlags(values, protocol), tlsFromFlags(values, protocol));
   return config;
 }
 
@@ -268,6 +293,10 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
     }
     command = rest[0] as (typeof COMMANDS)[number];
     rest = rest.slice(1);
+  }
+  if (command === "cert") {
+    const { runCertCommand } = await import("./tls/command.ts");
+    return await runCertCommand(rest, { io, env: options.env ?? process.env, version: VERSION });
   }
   if (command === "server" || command === "client") {
     const { runTunnelCommand } = await import("./protocols/tunnel/command.ts");
@@ -305,6 +334,7 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
     let fileAdmin: FileAdminConfig | undefined;
     let logLevel: LogLevel = "info";
     let logFormat: LogFormat = "text";
+    let autoTls: AutoTlsSettings | undefined;
     const warnings: string[] = [];
     if (values.config !== undefined) {
       const used = TUNNEL_FLAGS.filter((f) => values[f] !== undefined);
@@ -320,6 +350,7 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
       const file = parseConfigFile(text);
       configs = file.tunnels;
       fileAdmin = file.admin;
+      autoTls = file.autoTls;
       logLevel = file.logLevel ?? logLevel;
       logFormat = file.logFormat ?? logFormat;
       warnings.push(...file.warnings);
@@ -328,6 +359,7 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
     } else if (command === "run") {
       throw new UsageError("Missing the config file: use run -config FILE");
     } else {
+      autoTls = autoTlsFromFlags(values, { command: "forward" });
       configs = [tunnelFromFlags(values)];
     }
     if (values["log-level"] !== undefined) logLevel = pick("log-level", values["log-level"] as string, LOG_LEVELS);
@@ -365,6 +397,8 @@ export async function main(args: readonly string[], options: MainOptions = {}): 
       tunnels,
       admin,
       version: VERSION,
+      autoTls,
+      env: options.env,
     };
     if (command === "demo") return await runDemo(ctx, io);
     return await serveTunnels(configs, ctx);

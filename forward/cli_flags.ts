@@ -116,7 +116,7 @@ export const TLS_FLAGS: Readonly<Record<string, FlagSpec>> = {
   cert: {
     type: "string",
     value: "FILE",
-    help: "certificate chain (PEM) of a -protocol tls listener; reloaded on change",
+    help: "certificate chain (PEM) of a -protocol tls or http2 listener; reloaded on change",
   },
   key: { type: "string", value: "FILE", help: "private key (PEM) for -cert" },
   "tls-min-version": { type: "string", value: "V", help: "lowest TLS version accepted: 1.2 or 1.3", default: "1.2" },
@@ -136,10 +136,12 @@ export const TLS_FLAGS: Readonly<Record<string, FlagSpec>> = {
 
 /** The TLS parts of a tunnel config, as {@linkcode tlsFromFlags} returns them. */
 export interface TlsFlagConfig {
+  /** Certificates from ACME (`-auto-tls`) instead of `-cert`/`-key`. */
+  autoTls?: boolean;
   /** Listener TLS, from `-cert`, `-key` and friends. */
   tls?: {
-    certFile: string;
-    keyFile: string;
+    certFile?: string;
+    keyFile?: string;
     minVersion?: "1.2" | "1.3";
     alpn?: string[];
     clientAuth?: "none" | "optional" | "require";
@@ -162,18 +164,51 @@ export function tlsFromFlags(values: Record<string, string | boolean | undefined
   const out: TlsFlagConfig = {};
   const listenerFlags = ["cert", "key", "tls-min-version", "alpn", "client-ca", "client-auth"];
   const used = listenerFlags.filter((f) => values[f] !== undefined);
-  if (protocol === "tls" || used.length > 0) {
-    if (protocol !== "tls") {
-      throw new UsageError(`Flag "-${used[0]}" applies to a TLS listener: add -protocol tls`);
+  const autoTls = values["auto-tls"] === true;
+  const h2c = protocol === "http2" && values.h2c === true;
+  const terminates = protocol === "tls" || (protocol === "http2" && !h2c);
+  if (autoTls && !terminates) {
+    throw new UsageError(
+      h2c
+        ? 'Flag "-auto-tls" cannot be combined with -h2c (cleartext HTTP/2): remove one of them'
+        : 'Flag "-auto-tls" applies to a TLS listener: add -protocol tls (or -protocol http2)',
+    );
+  }
+  if (terminates || used.length > 0) {
+    if (!terminates) {
+      throw new UsageError(
+        h2c
+          ? `Flag "-${used[0]}" cannot be combined with -h2c (cleartext HTTP/2): remove one of them`
+          : `Flag "-${used[0]}" applies to a TLS listener: add -protocol tls`,
+      );
+    }
+    if (protocol === "http2") {
+      const other = ["alpn", "client-ca", "client-auth"].find((f) => values[f] !== undefined);
+      if (other) {
+        throw new UsageError(
+          other === "alpn"
+            ? 'Flag "-alpn" does not apply to -protocol http2: the proxy offers h2 and http/1.1 itself'
+            : `Flag "-${other}" does not apply to -protocol http2: it does not verify client certificates; use -protocol tls for mutual TLS`,
+        );
+      }
     }
     const cert = text("cert");
     const key = text("key");
-    if (!cert || !key) {
+    if (autoTls && (cert !== undefined || key !== undefined)) {
       throw new UsageError(
-        `-protocol tls needs a certificate: add ${cert ? "" : "-cert FILE "}${key ? "" : "-key FILE"}`.trim(),
+        `Flag "-${
+          cert !== undefined ? "cert" : "key"
+        }" cannot be combined with -auto-tls: the certificate comes from ACME; remove -cert and -key, or -auto-tls`,
       );
     }
-    const tls: NonNullable<TlsFlagConfig["tls"]> = { certFile: cert, keyFile: key };
+    if (!autoTls && (!cert || !key)) {
+      const hint = protocol === "http2" ? " (or -auto-tls, or -h2c for cleartext)" : " (or -auto-tls)";
+      throw new UsageError(
+        `-protocol ${protocol} needs a certificate: add ${cert ? "" : "-cert FILE "}${key ? "" : "-key FILE"}`.trim() +
+          (cert || key ? "" : hint),
+      );
+    }
+    const tls: NonNullable<TlsFlagConfig["tls"]> = autoTls ? {} : { certFile: cert, keyFile: key };
     const minVersion = text("tls-min-version");
     if (minVersion !== undefined) {
       if (minVersion !== "1.2" && minVersion !== "1.3") {
@@ -204,7 +239,8 @@ export function tlsFromFlags(values: Record<string, string | boolean | undefined
       throw new UsageError('Flag "-client-ca" needs -client-auth require (or optional) to verify client certificates');
     }
     if (clientCa) tls.clientCaFile = clientCa;
-    out.tls = tls;
+    if (Object.keys(tls).length > 0) out.tls = tls;
+    if (autoTls) out.autoTls = true;
   }
   const targetFlags = ["target-ca", "target-server-name", "target-insecure"];
   const targetUsed = targetFlags.filter((f) => values[f] !== undefined);
@@ -217,6 +253,76 @@ export function tlsFromFlags(values: Record<string, string | boolean | undefined
       ...(text("target-ca") ? { caFile: text("target-ca") } : {}),
       ...(values["target-insecure"] === true ? { insecure: true } : {}),
     };
+  }
+  return out;
+}
+
+/** The flags of a `-protocol http2` listener (an HTTP/2 + HTTP/1.1 reverse proxy). */
+export const HTTP2_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  upstream: { type: "string", value: "MODE", help: "http2: talk to the target over http1 or h2c", default: "http1" },
+  h2c: { type: "boolean", help: "http2: serve cleartext HTTP/2 (prior knowledge) instead of TLS" },
+  "connect-allow": {
+    type: "string",
+    value: "LIST",
+    help: "http2: host:port patterns CONNECT may reach, e.g. db:5432,*.example.com:443 (default: none)",
+  },
+  "alt-svc": { type: "string", value: "VALUE", help: 'http2: Alt-Svc on every response: an HTTP/3 port, or h3=":443"' },
+};
+
+/** The http2 parts of a tunnel config, as {@linkcode http2FromFlags} returns them. */
+export interface Http2FlagConfig {
+  /** `-upstream`. */
+  upstream?: "http1" | "h2c";
+  /** `-h2c`. */
+  h2c?: boolean;
+  /** `-connect-allow`. */
+  connectAllow?: string[];
+  /** `-alt-svc`: a port number or the header value. */
+  altSvc?: number | string;
+}
+
+/**
+ * Maps the {@linkcode HTTP2_FLAGS} to the tunnel config's http2 keys.
+ *
+ * @param values Parsed flag values.
+ * @param protocol The listener protocol (`-protocol`).
+ * @returns The keys to merge into the tunnel config (empty when no http2 flag is set).
+ * @throws {UsageError} Naming the flag, its value and the fix.
+ */
+export function http2FromFlags(
+  values: Record<string, string | boolean | undefined>,
+  protocol: string,
+): Http2FlagConfig {
+  const used = Object.keys(HTTP2_FLAGS).filter((f) => values[f] !== undefined);
+  if (used.length === 0) return {};
+  if (protocol !== "http2") {
+    throw new UsageError(`Flag "-${used[0]}" applies to an http2 listener: add -protocol http2`);
+  }
+  const out: Http2FlagConfig = {};
+  const upstream = values.upstream as string | undefined;
+  if (upstream !== undefined) {
+    if (upstream !== "http1" && upstream !== "h2c") {
+      throw new UsageError(`Flag "-upstream" cannot be "${upstream}": use http1 or h2c`);
+    }
+    out.upstream = upstream;
+  }
+  if (values.h2c === true) out.h2c = true;
+  const allow = values["connect-allow"] as string | undefined;
+  if (allow !== undefined) {
+    const patterns = allow.split(",").map((p) => p.trim());
+    if (patterns.some((p) => p === "")) {
+      throw new UsageError(
+        `Flag "-connect-allow" cannot be "${allow}": list host:port patterns separated by commas, e.g. db:5432,*.example.com:443`,
+      );
+    }
+    out.connectAllow = patterns;
+  }
+  const altSvc = values["alt-svc"] as string | undefined;
+  if (altSvc !== undefined) {
+    if (altSvc.trim() === "") {
+      throw new UsageError('Flag "-alt-svc" cannot be empty: give the HTTP/3 port (e.g. 443) or h3=":443"; ma=86400');
+    }
+    out.altSvc = /^\d+$/.test(altSvc) ? Number(altSvc) : altSvc;
   }
   return out;
 }

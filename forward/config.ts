@@ -5,7 +5,9 @@
  */
 import type { TlsClientAuth, TlsMinVersion } from "../protocols/runtime.ts";
 import type { TlsClientOptions, TlsServerOptions } from "../protocols/tls.ts";
+import type { Http2Upstream } from "../protocols/http2/options.ts";
 import type { ProtocolName } from "../protocols/types.ts";
+import { checkInteger, checkListener } from "./_config_listener.ts";
 
 /** go-tunnel's `BufferSizeDefault`: 64 KiB. */
 export const BUFFER_SIZE_DEFAULT = 64 * 1024;
@@ -96,21 +98,45 @@ export interface TunnelConfig {
    * @default {"auto"}
    */
   forwardPath?: ForwardPathMode;
-  /** TLS termination on the listener; required when `protocol` is `"tls"`. @default {undefined} */
+  /**
+   * TLS termination on the listener; required when `protocol` is `"tls"` (or `"http2"` without
+   * `h2c`) unless `autoTls` is set. @default {undefined}
+   */
   tls?: TunnelTlsConfig;
+  /**
+   * The `tls` or `http2` listener takes its certificates from `TunnelOptions.certificates` (an ACME
+   * manager's `tlsConfig()`; the CLI's `-auto-tls` creates one) instead of `tls.certFile`.
+   * `tls` may still set `minVersion`, `alpn` and the client-certificate keys. @default {false}
+   */
+  autoTls?: boolean;
+  /** `http2` only: how the proxy talks to the target, HTTP/1.1 (keep-alive pool) or h2c. @default {"http1"} */
+  upstream?: Http2Upstream;
+  /** `http2` only: serve cleartext HTTP/2 with prior knowledge (h2c) instead of TLS. @default {false} */
+  h2c?: boolean;
+  /**
+   * `http2` only: `host:port` patterns that CONNECT tunnels may reach (`*` and `*.suffix` hosts,
+   * `N-M` and `*` ports); empty refuses every CONNECT with 403. @default {[]}
+   */
+  connectAllow?: string[];
+  /**
+   * `http2` only: `Alt-Svc` advertised on every response: an HTTP/3 port (`h3=":PORT"; ma=86400`)
+   * or the whole header value. @default {undefined}
+   */
+  altSvc?: number | string;
   /** Dial the target over TLS (verified) instead of plain TCP. @default {undefined} */
   targetTls?: TunnelTargetTlsConfig;
 }
 
 /**
  * TLS termination on the listener ({@linkcode TunnelConfig.tls}; CLI `-cert`/`-key`, YAML `tls`).
- * The files are reloaded when they change.
+ * The files are reloaded when they change. For `http2` listeners only `certFile`, `keyFile`,
+ * `minVersion` and `reloadIntervalMs` apply.
  */
 export interface TunnelTlsConfig {
-  /** Certificate chain file (PEM, leaf first). */
-  certFile: string;
-  /** Private key file (PEM). */
-  keyFile: string;
+  /** Certificate chain file (PEM, leaf first); required unless `TunnelConfig.autoTls` is set. */
+  certFile?: string;
+  /** Private key file (PEM); required with `certFile`. */
+  keyFile?: string;
   /** Lowest TLS version accepted; `"1.3"` needs Bun. @default {"1.2"} */
   minVersion?: TlsMinVersion;
   /** ALPN protocols to accept, most preferred first. @default {[]} */
@@ -179,8 +205,8 @@ export type ForwardPathMode = "auto" | "splice" | "pump";
 
 /** A {@linkcode TunnelConfig} with every default applied. */
 export type ResolvedTunnelConfig =
-  & Required<Omit<TunnelConfig, "readBufferSize" | "writeBufferSize" | "tls" | "targetTls">>
-  & Pick<TunnelConfig, "tls" | "targetTls">;
+  & Required<Omit<TunnelConfig, "readBufferSize" | "writeBufferSize" | "tls" | "targetTls" | "altSvc">>
+  & Pick<TunnelConfig, "tls" | "targetTls" | "altSvc">;
 
 /** The defaults, in one place (the CLI help prints them). */
 export const DEFAULT_TUNNEL_CONFIG: Readonly<Omit<ResolvedTunnelConfig, "listenAddr" | "targetAddr">> = {
@@ -211,15 +237,11 @@ export const DEFAULT_TUNNEL_CONFIG: Readonly<Omit<ResolvedTunnelConfig, "listenA
   upstreamPoolSize: 0,
   upstreamPoolMaxAgeMs: 30_000,
   forwardPath: "auto",
+  autoTls: false,
+  upstream: "http1",
+  h2c: false,
+  connectAllow: [],
 };
-
-function checkInteger(key: string, value: unknown, min: number, max: number, fix: string): void {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(
-      `Cannot use TunnelConfig.${key} = ${JSON.stringify(value)}: it must be an integer from ${min} to ${max}; ${fix}`,
-    );
-  }
-}
 
 const KNOWN_KEYS = new Set<string>([
   ...Object.keys(DEFAULT_TUNNEL_CONFIG),
@@ -229,109 +251,8 @@ const KNOWN_KEYS = new Set<string>([
   "writeBufferSize",
   "tls",
   "targetTls",
+  "altSvc",
 ]);
-
-const TLS_KEYS = ["certFile", "keyFile", "minVersion", "alpn", "clientAuth", "clientCaFile", "reloadIntervalMs"];
-const TARGET_TLS_KEYS = ["serverName", "caFile", "insecure", "alpn", "certFile", "keyFile"];
-
-function checkTlsSection(
-  key: "tls" | "targetTls",
-  section: unknown,
-  allowed: readonly string[],
-): Record<string, unknown> {
-  if (typeof section !== "object" || section === null || Array.isArray(section)) {
-    throw new TypeError(`Cannot use TunnelConfig.${key} = ${JSON.stringify(section)}: it must be an object`);
-  }
-  const map = section as Record<string, unknown>;
-  for (const name of Object.keys(map)) {
-    if (!allowed.includes(name)) {
-      throw new TypeError(`Cannot use TunnelConfig.${key}.${name}: unknown key; use one of ${allowed.join(", ")}`);
-    }
-  }
-  for (const name of ["certFile", "keyFile", "clientCaFile", "caFile", "serverName"]) {
-    if (map[name] !== undefined && (typeof map[name] !== "string" || map[name] === "")) {
-      throw new TypeError(
-        `Cannot use TunnelConfig.${key}.${name} = ${JSON.stringify(map[name])}: it must be a non-empty string`,
-      );
-    }
-  }
-  if (
-    map.alpn !== undefined && !(Array.isArray(map.alpn) && map.alpn.every((p) => typeof p === "string" && p !== ""))
-  ) {
-    throw new TypeError(
-      `Cannot use TunnelConfig.${key}.alpn = ${
-        JSON.stringify(map.alpn)
-      }: it must be a list of names, for example ["h2", "http/1.1"]`,
-    );
-  }
-  return map;
-}
-
-/** Validates {@linkcode TunnelConfig.tls} and {@linkcode TunnelConfig.targetTls}. */
-function checkTls(resolved: ResolvedTunnelConfig): void {
-  const { protocol, tls, targetTls } = resolved;
-  if (protocol === "tls" && tls === undefined) {
-    throw new TypeError(
-      'Cannot use TunnelConfig.protocol = "tls" without TunnelConfig.tls: set tls.certFile and tls.keyFile (CLI: -cert FILE -key FILE)',
-    );
-  }
-  if (tls !== undefined) {
-    if (protocol !== "tls") {
-      throw new TypeError(
-        `Cannot use TunnelConfig.tls with protocol ${
-          JSON.stringify(protocol)
-        }: set protocol "tls" (CLI: -protocol tls)`,
-      );
-    }
-    const map = checkTlsSection("tls", tls, TLS_KEYS);
-    for (const name of ["certFile", "keyFile"]) {
-      if (map[name] === undefined) {
-        throw new TypeError(
-          `Cannot use TunnelConfig.tls: ${name} is missing; set both certFile and keyFile (CLI: -cert FILE -key FILE)`,
-        );
-      }
-    }
-    if (map.minVersion !== undefined && !["1.2", "1.3"].includes(map.minVersion as string)) {
-      throw new RangeError(
-        `Cannot use TunnelConfig.tls.minVersion = ${JSON.stringify(map.minVersion)}: use "1.2" or "1.3"`,
-      );
-    }
-    if (map.clientAuth !== undefined && !["none", "optional", "require"].includes(map.clientAuth as string)) {
-      throw new RangeError(
-        `Cannot use TunnelConfig.tls.clientAuth = ${
-          JSON.stringify(map.clientAuth)
-        }: use "none", "optional" or "require"`,
-      );
-    }
-    if ((map.clientAuth ?? "none") !== "none" && map.clientCaFile === undefined) {
-      throw new TypeError(
-        `Cannot use TunnelConfig.tls.clientAuth = ${
-          JSON.stringify(map.clientAuth)
-        } without tls.clientCaFile: set it to the CA that signs client certificates`,
-      );
-    }
-    if (map.reloadIntervalMs !== undefined) {
-      checkInteger(
-        "tls.reloadIntervalMs",
-        map.reloadIntervalMs,
-        0,
-        MAX_TIMEOUT_MS,
-        "for example 5000, or 0 to turn reloading off",
-      );
-    }
-  }
-  if (targetTls !== undefined) {
-    const map = checkTlsSection("targetTls", targetTls, TARGET_TLS_KEYS);
-    if (map.insecure !== undefined && typeof map.insecure !== "boolean") {
-      throw new TypeError(
-        `Cannot use TunnelConfig.targetTls.insecure = ${JSON.stringify(map.insecure)}: use true or false`,
-      );
-    }
-    if ((map.certFile === undefined) !== (map.keyFile === undefined)) {
-      throw new TypeError("Cannot use TunnelConfig.targetTls: set both certFile and keyFile, or neither");
-    }
-  }
-}
 
 /**
  * Applies defaults and validates a config.
@@ -376,7 +297,7 @@ export function resolveTunnelConfig(config: TunnelConfig): ResolvedTunnelConfig 
       `Cannot use TunnelConfig.forwardPath = ${JSON.stringify(resolved.forwardPath)}: use one of auto, splice, pump`,
     );
   }
-  checkTls(resolved);
+  checkListener(resolved, config);
   if (!["auto", "server", "client"].includes(mode)) {
     throw new TypeError(`Cannot use TunnelConfig.mode = ${JSON.stringify(mode)}: use one of auto, server, client`);
   }

@@ -9,9 +9,14 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ha/lo
 import { parseDialAddr, parseListenAddr } from "../protocols/address.ts";
 import { PROTOCOL_NAMES } from "../protocols/registry.ts";
 import type { ProtocolName } from "../protocols/types.ts";
-import { resolveTunnelConfig, type TunnelConfig, type TunnelTargetTlsConfig, type TunnelTlsConfig } from "./config.ts";
+import type { AutoTlsSettings } from "../tls/auto_tls.ts";
+import { resolveTunnelConfig, type TunnelConfig } from "./config.ts";
 import { parseDuration } from "./duration.ts";
 import { PRESETS } from "./presets.ts";
+import { parseAutoTls, parseListenerTls, parseTargetTls, TLS_SECTION_KEYS } from "./_config_file_tls.ts";
+import { checkKeys, ConfigError, isMapping, type Mapping, show } from "./_config_yaml.ts";
+
+export { ConfigError };
 
 /** The config file's `admin` section. */
 export interface FileAdminConfig {
@@ -33,41 +38,13 @@ export interface FileConfig {
   readonly logFormat?: LogFormat;
   /** One tunnel per enabled `protocols` entry. */
   readonly tunnels: readonly TunnelConfig[];
+  /**
+   * Automatic TLS, from go-tunnel's `options` (`auto_tls: "true"`, `email`, `domains`, `staging`,
+   * `dns_provider`) and the `acme` section; the `tls`/`http2` entries marked `autoTls` use it.
+   */
+  readonly autoTls?: AutoTlsSettings;
   /** Things that are accepted but have no effect, for the log. */
   readonly warnings: readonly string[];
-}
-
-/** A config-file error: names the key path, the value and the fix. */
-export class ConfigError extends Error {
-  /** The key path, e.g. `protocols[0].listen`. */
-  readonly path: string;
-  /**
-   * @param path The key path.
-   * @param message What is wrong and how to fix it.
-   */
-  constructor(path: string, message: string) {
-    super(`${path}: ${message}`);
-    this.name = "ConfigError";
-    this.path = path;
-  }
-}
-
-type Mapping = Record<string, unknown>;
-
-function isMapping(value: unknown): value is Mapping {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function show(value: unknown): string {
-  return JSON.stringify(value) ?? String(value);
-}
-
-function checkKeys(map: Mapping, path: string, allowed: readonly string[]): void {
-  for (const key of Object.keys(map)) {
-    if (!allowed.includes(key)) {
-      throw new ConfigError(`${path ? path + "." : ""}${key}`, `unknown key; allowed keys here: ${allowed.join(", ")}`);
-    }
-  }
 }
 
 /** Tuning keys a `protocols` entry (or its `options` map) may carry, and how each maps to TunnelConfig. */
@@ -109,132 +86,54 @@ const ENTRY_KEYS = [
   "options",
   "tls",
   "target_tls",
+  "upstream",
+  "h2c",
+  "connect_allow",
+  "alt_svc",
   ...Object.keys(ENTRY_TUNING),
 ];
 
-/** Keys of the `tls` section (top level, or in a `protocols` entry) and of an entry's `target_tls`. */
-const TLS_SECTION_KEYS = ["cert_file", "key_file", "ca_file", "client_auth", "min_version", "alpn", "reload_interval"];
-const TARGET_TLS_KEYS = ["server_name", "ca_file", "insecure", "alpn", "cert_file", "key_file"];
-
-function tlsString(map: Mapping, key: string, path: string): string | undefined {
-  const value = map[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== "string" || value === "") {
-    throw new ConfigError(
-      `${path}.${key}`,
-      `${show(value)} is not a file or name; write a string, for example ./cert.pem`,
-    );
+/** The http2 keys of an entry. */
+function parseHttp2Keys(entry: Mapping, path: string): Partial<TunnelConfig> {
+  const out: Partial<TunnelConfig> = {};
+  const { upstream, h2c, connect_allow, alt_svc } = entry;
+  const used = (["upstream", "h2c", "connect_allow", "alt_svc"] as const).find((key) => entry[key] !== undefined);
+  if (used && entry.name !== "http2") {
+    throw new ConfigError(`${path}.${used}`, "applies to an http2 listener; set name: http2, or remove it");
   }
-  return value;
-}
-
-function tlsAlpn(map: Mapping, path: string): string[] | undefined {
-  const value = map.alpn;
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || !value.every((p) => typeof p === "string" && p !== "")) {
-    throw new ConfigError(
-      `${path}.alpn`,
-      `${show(value)} is not a list of protocol names; write for example [h2, http/1.1]`,
-    );
+  if (upstream !== undefined) {
+    if (upstream !== "http1" && upstream !== "h2c") {
+      throw new ConfigError(`${path}.upstream`, `${show(upstream)} is not an upstream protocol; use http1 or h2c`);
+    }
+    out.upstream = upstream;
   }
-  return value as string[];
-}
-
-/**
- * The listener's TLS settings: go-tunnel's top-level `tls` section, overridden key by key by the
- * entry's own `tls`. `ca_file` names the CA of client certificates, so it needs `client_auth`.
- */
-function parseTlsSection(top: Mapping | undefined, own: unknown, path: string): TunnelTlsConfig | undefined {
-  if (own !== undefined && !isMapping(own)) {
-    throw new ConfigError(`${path}.tls`, "must be a mapping with cert_file and key_file");
+  if (h2c !== undefined) {
+    if (typeof h2c !== "boolean") {
+      throw new ConfigError(`${path}.h2c`, `${show(h2c)} is not a boolean; use true or false`);
+    }
+    out.h2c = h2c;
   }
-  if (own) checkKeys(own, `${path}.tls`, TLS_SECTION_KEYS);
-  if (!top && !own) return undefined;
-  const merged: Mapping = { ...top, ...own };
-  const where = (key: string) => own?.[key] !== undefined ? `${path}.tls` : "tls";
-  const certFile = tlsString(merged, "cert_file", where("cert_file"));
-  const keyFile = tlsString(merged, "key_file", where("key_file"));
-  if (!certFile || !keyFile) {
-    const missing = certFile ? "key_file" : "cert_file";
-    throw new ConfigError(
-      `${path}.tls.${missing}`,
-      `missing; a tls listener needs cert_file and key_file (in the entry or the top-level tls section)`,
-    );
-  }
-  const tls: TunnelTlsConfig = { certFile, keyFile };
-  const clientCaFile = tlsString(merged, "ca_file", where("ca_file"));
-  const clientAuth = merged.client_auth;
-  if (clientAuth !== undefined && !["none", "optional", "require"].includes(clientAuth as string)) {
-    throw new ConfigError(
-      `${where("client_auth")}.client_auth`,
-      `${show(clientAuth)} is not a policy; use none, optional or require`,
-    );
-  }
-  if (clientCaFile !== undefined && clientAuth === undefined) {
-    throw new ConfigError(
-      `${where("ca_file")}.ca_file`,
-      "names the CA of client certificates; add client_auth: require (or optional) to verify them, or remove ca_file",
-    );
-  }
-  if (clientAuth !== undefined && clientAuth !== "none" && clientCaFile === undefined) {
-    throw new ConfigError(
-      `${where("client_auth")}.ca_file`,
-      `missing; client_auth ${clientAuth} needs the CA that signs client certificates`,
-    );
-  }
-  if (clientAuth !== undefined) tls.clientAuth = clientAuth as TunnelTlsConfig["clientAuth"];
-  if (clientCaFile !== undefined) tls.clientCaFile = clientCaFile;
-  const minVersion = merged.min_version;
-  if (minVersion !== undefined) {
-    const text = typeof minVersion === "number" ? minVersion.toFixed(1) : String(minVersion);
-    if (text !== "1.2" && text !== "1.3") {
+  if (connect_allow !== undefined) {
+    if (!Array.isArray(connect_allow) || !connect_allow.every((p) => typeof p === "string" && p !== "")) {
       throw new ConfigError(
-        `${where("min_version")}.min_version`,
-        `${show(minVersion)} is not a TLS version; use "1.2" or "1.3"`,
+        `${path}.connect_allow`,
+        `${
+          show(connect_allow)
+        } is not a list of host:port patterns; write for example ["db.internal:5432", "*.example.com:443"]`,
       );
     }
-    tls.minVersion = text;
+    out.connectAllow = connect_allow as string[];
   }
-  const alpn = tlsAlpn(merged, where("alpn"));
-  if (alpn) tls.alpn = alpn;
-  if (merged.reload_interval !== undefined) {
-    tls.reloadIntervalMs = tuningValue(
-      "duration",
-      merged.reload_interval,
-      `${where("reload_interval")}.reload_interval`,
-    ) as number;
+  if (alt_svc !== undefined) {
+    if (!(typeof alt_svc === "number" || (typeof alt_svc === "string" && alt_svc.trim() !== ""))) {
+      throw new ConfigError(
+        `${path}.alt_svc`,
+        `${show(alt_svc)} is not an Alt-Svc; give the HTTP/3 port (443) or the header value ('h3=":443"; ma=86400')`,
+      );
+    }
+    out.altSvc = alt_svc;
   }
-  return tls;
-}
-
-function parseTargetTls(value: unknown, path: string): TunnelTargetTlsConfig | undefined {
-  if (value === undefined) return undefined;
-  if (!isMapping(value)) {
-    throw new ConfigError(path, "must be a mapping, for example {server_name: backend.internal, ca_file: ./ca.pem}");
-  }
-  checkKeys(value, path, TARGET_TLS_KEYS);
-  const tls: TunnelTargetTlsConfig = {};
-  const serverName = tlsString(value, "server_name", path);
-  const caFile = tlsString(value, "ca_file", path);
-  const certFile = tlsString(value, "cert_file", path);
-  const keyFile = tlsString(value, "key_file", path);
-  if ((certFile === undefined) !== (keyFile === undefined)) {
-    throw new ConfigError(
-      `${path}.${certFile ? "key_file" : "cert_file"}`,
-      "missing; a client certificate needs cert_file and key_file",
-    );
-  }
-  if (value.insecure !== undefined && typeof value.insecure !== "boolean") {
-    throw new ConfigError(`${path}.insecure`, `${show(value.insecure)} is not a boolean; use true or false`);
-  }
-  if (serverName !== undefined) tls.serverName = serverName;
-  if (caFile !== undefined) tls.caFile = caFile;
-  if (certFile !== undefined) tls.certFile = certFile;
-  if (keyFile !== undefined) tls.keyFile = keyFile;
-  if (value.insecure === true) tls.insecure = true;
-  const alpn = tlsAlpn(value, path);
-  if (alpn) tls.alpn = alpn;
-  return tls;
+  return out;
 }
 
 /** Parses `"64KiB"`, `"1MiB"`, `"65536"` or a number into bytes. */
@@ -276,7 +175,12 @@ function tuningValue(kind: string, value: unknown, path: string): number | boole
   }
 }
 
-function parseEntry(entry: unknown, path: string, topTls?: Mapping): TunnelConfig | undefined {
+function parseEntry(
+  entry: unknown,
+  path: string,
+  topTls: Mapping | undefined,
+  autoTls: boolean,
+): TunnelConfig | undefined {
   if (!isMapping(entry)) throw new ConfigError(path, "each entry must be a mapping with name, listen and target");
   checkKeys(entry, path, ENTRY_KEYS);
   const { name = "tcp", listen, target, enabled = true, preset, options = {} } = entry;
@@ -321,17 +225,7 @@ function parseEntry(entry: unknown, path: string, topTls?: Mapping): TunnelConfi
     }
     config.forwardPath = entry.forward_path as "auto" | "splice" | "pump";
   }
-  if (name === "tls") {
-    config.tls = parseTlsSection(topTls, entry.tls, path);
-    if (!config.tls) {
-      throw new ConfigError(
-        `${path}.tls`,
-        "missing; a tls listener needs tls.cert_file and tls.key_file (here or at the top level)",
-      );
-    }
-  } else if (entry.tls !== undefined) {
-    throw new ConfigError(`${path}.tls`, `only a tls listener takes a tls section; set name: tls, or remove it`);
-  }
+  Object.assign(config, parseHttp2Keys(entry, path), parseListenerTls(entry, path, topTls, autoTls));
   const targetTls = parseTargetTls(entry.target_tls, `${path}.target_tls`);
   if (targetTls) config.targetTls = targetTls;
   if (!isMapping(options)) throw new ConfigError(`${path}.options`, "must be a mapping of option names to values");
@@ -370,8 +264,8 @@ export function parseConfigFile(text: string): FileConfig {
     throw new ConfigError("(file)", `not valid YAML: ${(error as Error).message.split("\n")[0]}`);
   }
   if (!isMapping(doc)) throw new ConfigError("(file)", "the file must be a YAML mapping with a protocols list");
-  checkKeys(doc, "", ["version", "log_level", "log_format", "protocols", "tls", "options", "admin"]);
-  const { log_level, log_format, protocols, tls, options } = doc;
+  checkKeys(doc, "", ["version", "log_level", "log_format", "protocols", "tls", "options", "acme", "admin"]);
+  const { log_level, log_format, protocols, tls, options, acme } = doc;
   const admin = doc.admin === undefined ? undefined : parseAdmin(doc.admin);
   if (log_level !== undefined && !LOG_LEVELS.includes(log_level as LogLevel)) {
     throw new ConfigError("log_level", `${show(log_level)} is not a level; use one of ${LOG_LEVELS.join(", ")}`);
@@ -387,27 +281,23 @@ export function parseConfigFile(text: string): FileConfig {
     checkKeys(tls, "tls", TLS_SECTION_KEYS);
   }
   const topTls = tls as Mapping | undefined;
-  const tunnels = protocols.map((entry, i) => parseEntry(entry, `protocols[${i}]`, topTls)).filter((t) =>
-    t !== undefined
-  );
+  const autoTls = parseAutoTls(options, acme, topTls);
+  const tunnels = protocols.map((entry, i) => parseEntry(entry, `protocols[${i}]`, topTls, autoTls !== undefined))
+    .filter((t) => t !== undefined);
   if (tunnels.length === 0) {
     throw new ConfigError("protocols", "no entry is enabled; set enabled: true on at least one");
   }
   const warnings: string[] = [];
-  if (tls !== undefined && tunnels.every((t) => t.protocol === "tcp")) {
+  if (tls !== undefined && tunnels.every((t) => t.protocol === "tcp" || t.h2c)) {
     warnings.push("tls: not used, because every listener is plain tcp");
   }
-  if (options !== undefined) {
-    if (!isMapping(options)) throw new ConfigError("options", "must be a mapping");
-    checkKeys(options, "options", ["auto_tls", "email", "domains", "staging"]);
-    if (String(options.auto_tls) === "true") {
-      throw new ConfigError(
-        "options.auto_tls",
-        "automatic TLS (ACME) is not available in this version; remove the key or set it to false",
-      );
-    }
+  if (autoTls && !tunnels.some((t) => t.autoTls)) {
+    warnings.push(
+      "options.auto_tls: not used, because no enabled tls or http2 listener takes its certificate from ACME",
+    );
   }
   return {
+    autoTls,
     admin,
     logLevel: log_level as LogLevel | undefined,
     logFormat: log_format as LogFormat | undefined,

@@ -1,7 +1,8 @@
 /**
  * Runs a set of tunnels as a service: logging, the optional admin server (metrics, health,
- * status), signals (first: drain; second: close at once) and the exit code. The CLI's `forward`,
- * `run` and `demo` commands all end up here.
+ * status), automatic TLS (one ACME manager for every `autoTls` listener, its health check and
+ * metrics on the admin server), signals (first: drain; second: close at once) and the exit code.
+ * The CLI's `forward`, `run` and `demo` commands all end up here.
  * @module
  */
 import { HealthRegistry } from "../ha/health.ts";
@@ -12,6 +13,9 @@ import type { StatusLine } from "../ha/status_line.ts";
 import { formatAddr } from "../protocols/address.ts";
 import { UnsupportedProtocolError } from "../protocols/errors.ts";
 import type { Runtime } from "../protocols/runtime.ts";
+import type { AutoManager } from "../tls/acme/auto_manager.ts";
+import type { AcmeObserver } from "../tls/acme/observer.ts";
+import type { AutoTlsSettings } from "../tls/auto_tls.ts";
 import type { TunnelConfig } from "./config.ts";
 import { circuitStatus, combineObservers, registerTunnelHealth, tunnelStatus } from "./monitoring.ts";
 import { Tunnel, type TunnelObserver } from "./tunnel.ts";
@@ -44,6 +48,56 @@ export interface ServeContext {
   readonly tunnels: Tunnel[];
   /** The version, for `/status`. */
   readonly version: string;
+  /** Automatic TLS for the tunnels with `autoTls` (CLI `-auto-tls`, YAML `options.auto_tls`). */
+  readonly autoTls?: AutoTlsSettings;
+  /** Environment variables (the DNS provider's credentials). @default {process.env} */
+  readonly env?: Record<string, string | undefined>;
+}
+
+/** Logs what the ACME manager does: certificates loaded, issued and renewed at info, failures at warn. */
+export function acmeLoggingObserver(logger: Logger): AcmeObserver {
+  return {
+    onCertificateChange(event) {
+      const info = event.certificate?.info;
+      logger.info(`certificate ${event.reason}`, {
+        domains: event.domains.join(","),
+        notAfter: info && new Date(info.notAfter).toISOString(),
+        issuer: info?.issuer,
+      });
+    },
+    onFailure(event) {
+      logger.warn("cannot obtain the certificate; retrying", {
+        domains: event.domains.join(","),
+        attempt: event.attempt,
+        retryInMs: event.retryInMs,
+        error: event.error,
+      });
+    },
+  };
+}
+
+async function startAutoTls(
+  settings: AutoTlsSettings,
+  ctx: ServeContext,
+  health: HealthRegistry | undefined,
+  observers: readonly (AcmeObserver | undefined)[],
+): Promise<AutoManager> {
+  const { createAutoTlsManager } = await import("../tls/auto_tls.ts");
+  const present = observers.filter((o) => o !== undefined);
+  const observer: AcmeObserver = {
+    onCertificateChange: (event) => present.forEach((o) => o.onCertificateChange?.(event)),
+    onIssued: (event) => present.forEach((o) => o.onIssued?.(event)),
+    onFailure: (event) => present.forEach((o) => o.onFailure?.(event)),
+  };
+  let manager: AutoManager;
+  try {
+    manager = await createAutoTlsManager(settings, { env: ctx.env, health, observer });
+  } catch (error) {
+    // A bad DNS provider, missing credentials, an unreadable CA file: a configuration problem (exit 2).
+    throw new TypeError(`Cannot set up automatic TLS: ${(error as Error).message}`, { cause: error });
+  }
+  await manager.start(); // loads stored certificates; orders missing ones in the background
+  return manager;
 }
 
 /**
@@ -57,8 +111,8 @@ export function loggingObserver(logger: Logger, tunnel: () => Tunnel): TunnelObs
     onConnectionEnd(end) {
       if (end.error !== undefined) {
         logger.info(`connection failed at ${end.phase}`, {
-          id: end.id,
-          from: formatAddr(end.remoteAddr),
+          id: end.id || undefined, // 0: an http2 exchange, reported without its client
+          from: end.id ? formatAddr(end.remoteAddr) : undefined,
           error: end.error,
         });
       } else if (end.stats && logger.enabled("debug")) {
@@ -92,6 +146,23 @@ export async function serveTunnels(
   const metrics = ctx.admin && ctx.admin.metrics !== false
     ? await TunnelMetrics.create({ namespace: ctx.admin.metricsNamespace })
     : undefined;
+  const health = ctx.admin ? new HealthRegistry() : undefined;
+  const autoTlsListeners = configs.filter((c) => c.autoTls);
+  if (autoTlsListeners.length > 0 && !ctx.autoTls) {
+    throw new TypeError(
+      `Cannot start the ${autoTlsListeners[0].protocol} listener on "${
+        autoTlsListeners[0].listenAddr
+      }" with autoTls: automatic TLS is not configured (CLI: -auto-tls -email -domains; YAML: options.auto_tls)`,
+    );
+  }
+  let acme: AutoManager | undefined;
+  let acmeMetrics: { text(): Promise<string> } | undefined;
+  if (ctx.autoTls && autoTlsListeners.length > 0) {
+    const { AcmeMetrics } = await import("../tls/acme/metrics.ts");
+    const created = metrics ? await AcmeMetrics.create({ namespace: ctx.admin?.metricsNamespace }) : undefined;
+    acmeMetrics = created;
+    acme = await startAutoTls(ctx.autoTls, ctx, health, [acmeLoggingObserver(logger), created?.observer]);
+  }
   for (const config of configs) {
     const full = ctx.drainTimeoutMs === undefined ? config : { ...config, drainTimeoutMs: ctx.drainTimeoutMs };
     const labels = { listener: config.listenAddr, protocol: config.protocol ?? "tcp", target: config.targetAddr };
@@ -99,7 +170,8 @@ export async function serveTunnels(
       loggingObserver(logger, () => tunnel),
       metrics?.observe(() => tunnel, labels),
     );
-    const tunnel: Tunnel = new Tunnel(full, { runtime, observer });
+    const certificates = config.autoTls ? acme!.tlsConfig() : undefined;
+    const tunnel: Tunnel = new Tunnel(full, { runtime, observer, certificates });
     tunnels.push(tunnel);
   }
   for (const tunnel of tunnels) {
@@ -108,14 +180,11 @@ export async function serveTunnels(
     } catch (error) {
       logger.error("cannot start", { tunnel: tunnel.toString(), error });
       tunnels.forEach((t) => t.close());
+      await acme?.close();
       return error instanceof UnsupportedProtocolError ? 2 : 1;
     }
   }
-  let health: HealthRegistry | undefined;
-  if (ctx.admin) {
-    health = new HealthRegistry();
-    tunnels.forEach((t) => registerTunnelHealth(health!, t));
-  }
+  if (health) tunnels.forEach((t) => registerTunnelHealth(health, t));
   return await runService({
     runtime,
     logger,
@@ -124,8 +193,11 @@ export async function serveTunnels(
     admin: ctx.admin && {
       listen: ctx.admin.listen,
       health: health!,
-      metrics: metrics && { contentType: metrics.contentType, text: () => metrics.text() },
-      status: () => tunnelStatus(tunnels),
+      metrics: metrics && {
+        contentType: metrics.contentType,
+        text: async () => (await metrics.text()) + (acmeMetrics ? await acmeMetrics.text() : ""),
+      },
+      status: () => ({ ...tunnelStatus(tunnels), ...(acme ? { certificates: acme.cacheStatus() } : {}) }),
       circuits: () => circuitStatus(tunnels),
     },
     drainTimeoutMs: Math.max(0, ...tunnels.map((t) => t.config.drainTimeoutMs)),
@@ -138,7 +210,13 @@ export async function serveTunnels(
         tunnels: tunnels.length,
         runtime: runtime.name,
         engine: tunnels.map((t) =>
-          t.forwardPath === "splice" ? "splice" : runtime.name === "bun" ? "push-pump" : "pull-pump"
+          t.config.protocol === "http2"
+            ? "http2-proxy"
+            : t.forwardPath === "splice"
+            ? "splice"
+            : runtime.name === "bun"
+            ? "push-pump"
+            : "pull-pump"
         ).join(","),
       });
       onStarted?.(tunnels);
@@ -146,6 +224,7 @@ export async function serveTunnels(
     },
     async cleanup() {
       ctx.statusLine?.stop();
+      await acme?.close();
       if (tunnels.some((t) => t.forwardPath === "splice")) await (await import("../ffi/mod.ts")).closeSpliceEngine();
     },
   });

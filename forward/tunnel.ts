@@ -9,7 +9,7 @@ import { NetError, ServerClosedError, UnsupportedProtocolError } from "../protoc
 import { createProtocol } from "../protocols/registry.ts";
 import type { Runtime } from "../protocols/runtime.ts";
 import { TcpProtocol } from "../protocols/tcp.ts";
-import { TlsProtocol } from "../protocols/tls.ts";
+import { type TlsCertificateSource, TlsProtocol } from "../protocols/tls.ts";
 import type { Conn, Incoming, Listener, NetAddr, Protocol } from "../protocols/types.ts";
 import type { CircuitBreaker } from "../ha/circuit_breaker.ts";
 import { MemoryLimiter, type Permit } from "../ha/limiter.ts";
@@ -24,6 +24,7 @@ import {
   type TunnelConfig,
 } from "./config.ts";
 import { DEFAULT_FAST_PATHS, forward } from "./engine.ts";
+import { Http2Frontend } from "./_http2_frontend.ts";
 import type { FastPath, ForwardCounters, ForwardStats } from "./types.ts";
 
 /** A snapshot of a tunnel's counters (go-tunnel's `Stats`). */
@@ -92,6 +93,12 @@ export interface TunnelOptions {
   breaker?: CircuitBreaker;
   /** A buffer-memory budget to share across tunnels. @default {one per tunnel when `maxBufferedBytes` > 0, else none} */
   memory?: MemoryLimiter;
+  /**
+   * Where a `tls` or `http2` listener with `autoTls: true` takes its certificates: an ACME
+   * manager's `tlsConfig()` (`AutoManager` from `@ts-tunnel/tunnel/tls`), or any source of this
+   * shape. Required with `autoTls`, refused without it. @default {undefined}
+   */
+  certificates?: TlsCertificateSource;
 }
 
 /**
@@ -144,6 +151,9 @@ export interface ConnectionInfo {
   readonly bytesOut: number;
 }
 
+/** Stands in for the client's address where the http2 proxy does not report it (upstream errors, id 0). */
+const UNKNOWN_ADDR: NetAddr = { transport: "tcp", hostname: "", port: 0 };
+
 /** Accept errors back off from 5 ms, doubling up to 1 s (Go's `http.Server`). */
 const ACCEPT_BACKOFF_MIN_MS = 5;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
@@ -177,6 +187,8 @@ export class Tunnel {
   #runtime?: Runtime;
   #observer: TunnelObserver;
   #listener?: Listener;
+  #http2?: Http2Frontend;
+  #certificates?: TlsCertificateSource;
   #acceptLoop?: Promise<void>;
   #startedAt = 0;
   #nextId = 1;
@@ -190,6 +202,7 @@ export class Tunnel {
   #stopping = false;
   #stopped = false;
   #closedTotals = { bytesSent: 0, bytesReceived: 0, pauses: 0 };
+  #http2Base = { requests: 0, rejected: 0, bytesOut: 0, bytesIn: 0, upstreamErrors: 0 };
   #counts = { connections: 0, rejected: 0, errors: 0 };
 
   /**
@@ -206,31 +219,49 @@ export class Tunnel {
     const target = parseDialAddr(this.config.targetAddr);
     this.#runtime = options.runtime;
     this.#observer = options.observer ?? {};
+    if (this.config.autoTls && !options.certificates) {
+      throw new TypeError(
+        "Cannot use TunnelConfig.autoTls without a certificate source: pass options.certificates (for example an AutoManager's tlsConfig())",
+      );
+    }
+    if (!this.config.autoTls && options.certificates) {
+      throw new TypeError(
+        "Cannot use options.certificates without TunnelConfig.autoTls: set autoTls: true to serve its certificates",
+      );
+    }
+    this.#certificates = options.certificates;
     const dialer = this.config.targetTls
       ? new TlsProtocol({ runtime: options.runtime, client: tlsClientOptions(this.config.targetTls) })
       : new TcpProtocol({ runtime: options.runtime });
-    this.#upstream = new Upstream(target, dialer, this.config, options.breaker);
+    // The http2 proxy dials its target itself: no breaker or warm pool here.
+    const settings = this.config.protocol === "http2"
+      ? { ...this.config, upstreamPoolSize: 0, breakerFailureThreshold: 0 }
+      : this.config;
+    this.#upstream = new Upstream(target, dialer, settings, options.breaker);
     this.#admission = new Admission(this.config);
     this.#memory = options.memory ??
       (this.config.maxBufferedBytes > 0 ? new MemoryLimiter({ maxBytes: this.config.maxBufferedBytes }) : undefined);
   }
 
-  /** Sets the listener protocol (go-tunnel's `SetProtocol`); by default `config.protocol` is used. */
+  /**
+   * Sets the listener protocol (go-tunnel's `SetProtocol`); by default `config.protocol` is used
+   * (`http2` is an HTTP proxy, not a byte transport: it is not set this way).
+   */
   setProtocol(protocol: Protocol): void {
-    if (this.#listener) throw new TypeError("Cannot set the protocol: the tunnel has already started");
+    if (this.#listener || this.#http2) throw new TypeError("Cannot set the protocol: the tunnel has already started");
     this.#protocol = protocol;
   }
 
   /** The bound address, once started. */
   get addr(): NetAddr | undefined {
-    return this.#listener?.addr;
+    return this.#http2?.addr ?? this.#listener?.addr;
   }
 
   /** `new` before start, `listening` while accepting, `stopping` while draining, `stopped` after. */
   get state(): "new" | "listening" | "stopping" | "stopped" {
     if (this.#stopped) return "stopped";
     if (this.#stopping) return "stopping";
-    return this.#listener ? "listening" : "new";
+    return this.#listener || this.#http2 ? "listening" : "new";
   }
 
   /**
@@ -241,11 +272,14 @@ export class Tunnel {
    * @throws {UnsupportedProtocolError} If `config.protocol` is not available.
    */
   async start(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#listener || this.#stopping) {
+    if (this.#listener || this.#http2 || this.#stopping) {
       throw new ServerClosedError("Cannot start the tunnel: it was already started");
     }
     options.signal?.throwIfAborted();
-    const tls = this.config.tls ? { server: tlsServerOptions(this.config.tls) } : undefined;
+    if (this.config.protocol === "http2" && !this.#protocol) return await this.#startHttp2(options.signal);
+    const tls = this.config.tls || this.#certificates
+      ? { server: { ...tlsServerOptions(this.config.tls ?? {}), certificates: this.#certificates } }
+      : undefined;
     const protocol = this.#protocol ??= createProtocol(this.config.protocol, { runtime: this.#runtime, tls });
     const listener = await protocol.listen(parseListenAddr(this.config.listenAddr), {
       noDelay: this.config.tcpNoDelay,
@@ -266,6 +300,24 @@ export class Tunnel {
       throw error;
     }
     options.signal?.addEventListener("abort", () => void this.stop(), { once: true });
+  }
+
+  /** `protocol: "http2"`: an HTTP/2 + HTTP/1.1 reverse proxy instead of byte forwarding. */
+  async #startHttp2(signal: AbortSignal | undefined): Promise<void> {
+    const http2 = await Http2Frontend.start(this.config, this.#certificates, {
+      onRequest: (remoteAddr) => safely(this.#observer.onAccept, this.#nextId++, remoteAddr),
+      onError: (error) =>
+        safely(this.#observer.onConnectionEnd, {
+          id: 0,
+          remoteAddr: UNKNOWN_ADDR,
+          error,
+          phase: error.op === "dial" ? "dial" : "forward",
+        }),
+    });
+    this.#http2 = http2;
+    this.#startedAt = performance.now();
+    safely(this.#observer.onListen, http2.addr);
+    signal?.addEventListener("abort", () => void this.stop(), { once: true });
   }
 
   async #accept(listener: Listener): Promise<void> {
@@ -414,6 +466,22 @@ export class Tunnel {
    * aborts), then closes the rest. Idempotent; resolves when every connection has ended.
    */
   async stop(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#http2) {
+      this.#stopping = true;
+      const onAbort = () => this.#http2!.abort();
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      if (options.signal?.aborted) onAbort();
+      try {
+        await this.#http2.close({ timeoutMs: this.config.drainTimeoutMs });
+      } finally {
+        options.signal?.removeEventListener("abort", onAbort);
+      }
+      if (!this.#stopped) {
+        this.#stopped = true;
+        safely(this.#observer.onStop);
+      }
+      return;
+    }
     if (!this.#stopping) {
       this.#stopping = true;
       this.#listener?.close();
@@ -451,6 +519,7 @@ export class Tunnel {
   /** Stops at once: closes the listener and every connection. */
   close(): void {
     this.#stopping = true;
+    this.#http2?.abort();
     this.#listener?.close();
     this.#upstream.close();
     if (!this.#force.signal.aborted) this.#force.abort(new ServerClosedError("Cannot continue: the tunnel was closed"));
@@ -458,6 +527,7 @@ export class Tunnel {
 
   /** A snapshot of the counters. */
   stats(): TunnelStats {
+    if (this.#http2) return this.#http2Stats(this.#http2);
     const { liveReceived, liveSent, livePauses } = this.#liveTotals();
     return {
       connections: this.#counts.connections,
@@ -470,6 +540,27 @@ export class Tunnel {
       uptimeMs: this.#startedAt ? performance.now() - this.#startedAt : 0,
       forwardPath: this.#forwardPath,
       reset: () => this.#reset(),
+    };
+  }
+
+  /** The proxy's counters in a tunnel's terms: requests are its connections, streams its active ones. */
+  #http2Stats(http2: Http2Frontend): TunnelStats {
+    const s = http2.stats();
+    const base = this.#http2Base;
+    return {
+      connections: s.requests - base.requests,
+      active: s.activeStreams,
+      rejected: s.rejected - base.rejected,
+      bytesSent: s.bytesOut - base.bytesOut,
+      bytesReceived: s.bytesIn - base.bytesIn,
+      errors: s.upstreamErrors - base.upstreamErrors,
+      backpressurePauses: 0,
+      uptimeMs: this.#startedAt ? performance.now() - this.#startedAt : 0,
+      forwardPath: "pump",
+      reset: () => {
+        this.#http2Base = http2.stats();
+        this.#startedAt = performance.now();
+      },
     };
   }
 
@@ -517,7 +608,7 @@ export class Tunnel {
 
   /** The target's circuit breaker, or `undefined` when disabled (`breakerFailureThreshold: 0`). */
   get breaker(): CircuitBreaker | undefined {
-    return this.#upstream.breaker;
+    return this.config.protocol === "http2" && !this.#protocol ? undefined : this.#upstream.breaker;
   }
 
   /** Refusals by limit since start. */
@@ -527,7 +618,7 @@ export class Tunnel {
 
   /** Describes the tunnel for logs: `tcp 0.0.0.0:8080 -> 127.0.0.1:80`. */
   toString(): string {
-    const listen = this.#listener ? formatAddr(this.#listener.addr) : this.config.listenAddr;
+    const listen = this.addr ? formatAddr(this.addr) : this.config.listenAddr;
     return `${this.config.protocol} ${listen} -> ${this.config.targetAddr}`;
   }
 

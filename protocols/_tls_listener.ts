@@ -11,8 +11,11 @@ import type { Incoming, Listener, NetAddr, TlsConn } from "./types.ts";
 
 /** A TLS listener whose certificate can be replaced while it runs. */
 export interface TlsListener extends Listener<TlsConn> {
-  /** The certificate that new handshakes use. */
-  readonly certificate: CertificateSummary;
+  /**
+   * The certificate that new handshakes use; `undefined` while a certificate source has none yet
+   * (handshakes then get a TLS `internal_error` alert).
+   */
+  readonly certificate: CertificateSummary | undefined;
   /**
    * Loads the certificate and key again (from their files, when they came from files) and makes new
    * handshakes use them. It resolves once all of them do: the replaced runtime listener keeps
@@ -76,7 +79,7 @@ class DeadlineIncoming implements Incoming<TlsConn> {
 /** See the module doc. */
 export class ReloadingTlsListener implements TlsListener {
   readonly addr: NetAddr;
-  #certificate: CertificateSummary;
+  #certificate: CertificateSummary | undefined;
   readonly #options: ReloadingTlsListenerOptions;
   #current: Listener<TlsConn> | undefined;
   readonly #pumps = new Map<Listener<TlsConn>, Promise<void>>();
@@ -90,14 +93,14 @@ export class ReloadingTlsListener implements TlsListener {
   /** Called by close(), e.g. to stop a file poller. */
   onClose?: () => void;
 
-  constructor(first: Listener<TlsConn>, pair: KeyPair, options: ReloadingTlsListenerOptions) {
+  constructor(first: Listener<TlsConn>, pair: KeyPair | undefined, options: ReloadingTlsListenerOptions) {
     this.addr = first.addr;
-    this.#certificate = pair.summary;
+    this.#certificate = pair?.summary;
     this.#options = options;
     this.#adopt(first);
   }
 
-  get certificate(): CertificateSummary {
+  get certificate(): CertificateSummary | undefined {
     return this.#certificate;
   }
 
@@ -190,7 +193,7 @@ export class ReloadingTlsListener implements TlsListener {
   async #reload(): Promise<CertificateSummary> {
     try {
       if (this.#isClosed) throw new ServerClosedError("Cannot reload the TLS certificate: the listener is closed");
-      if (!this.#options.reloadable) return this.#certificate;
+      if (!this.#options.reloadable) return this.#certificate!; // PEM strings: always set
       const pair = await this.#options.load();
       await this.#swap(pair);
       this.#certificate = pair.summary;
@@ -217,14 +220,17 @@ export class ReloadingTlsListener implements TlsListener {
       next = await this.#options.bind(pair, hostname, port, true);
     } catch (error) {
       if (!(error instanceof NetError && error.code === "EADDRINUSE")) throw error;
-      // SO_REUSEPORT is unavailable (Deno without --unstable-net): close the old listener, wait for
-      // its accept loop to let go of the socket, and bind again. Connections are refused meanwhile.
+      // SO_REUSEPORT is unavailable (Deno without --unstable-net), or the old listener was bound
+      // without it (the stand-in used before a certificate source had a certificate): close the
+      // old listener, wait for its accept loop to let go of the socket, and bind again (with
+      // SO_REUSEPORT where the runtime honours it, so later swaps overlap). Connections are
+      // refused meanwhile.
       const old = this.#current!;
       this.#current = undefined;
       old.close();
       await this.#pumps.get(old);
       try {
-        next = await this.#options.bind(pair, hostname, port, false);
+        next = await this.#options.bind(pair, hostname, port, true);
       } catch (rebindError) {
         this.#failure = { error: rebindError };
         this.#wake();

@@ -6,10 +6,11 @@
  */
 import { type CertificateSummary, FilePoller, type KeyPair, loadCa, loadKeyPair } from "./_tls_files.ts";
 import { ReloadingTlsListener, type TlsListener, type TlsReloadEvent } from "./_tls_listener.ts";
+import { NoCertificateListener } from "./_tls_pending.ts";
 import { ANY_HOST, ANY_HOST_V4 } from "./address.ts";
 import { NetError } from "./errors.ts";
 import { defaultRuntime, type Runtime, type TlsClientAuth, type TlsMinVersion } from "./runtime.ts";
-import type { DialAddr, DialOptions, ListenAddr, ListenOptions, Protocol, TlsConn } from "./types.ts";
+import type { DialAddr, DialOptions, ListenAddr, Listener, ListenOptions, Protocol, TlsConn } from "./types.ts";
 
 export type { CertificateSummary, TlsListener, TlsReloadEvent };
 
@@ -22,6 +23,27 @@ export const DEFAULT_TLS_RELOAD_INTERVAL_MS = 5_000;
 /** Default deadline of a server handshake whose caller sets none, in milliseconds (Go's `TLSHandshakeTimeout`). */
 export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
+/** A certificate chain and its private key, as PEM text. */
+export interface TlsCertificatePair {
+  /** Certificate chain, leaf first (PEM). */
+  readonly cert: string;
+  /** Private key of the leaf (PEM). */
+  readonly key: string;
+}
+
+/**
+ * Certificates that come from somewhere other than files, such as an ACME manager:
+ * `AutoManager.tlsConfig()` from `@ts-tunnel/tunnel/tls` has this shape.
+ */
+export interface TlsCertificateSource {
+  /** The certificate for a TLS server name (SNI), or `undefined` if none covers it (yet). */
+  certificateFor(serverName: string): TlsCertificatePair | undefined;
+  /** The certificate for clients without SNI (and for listeners that serve one certificate), or `undefined` (yet). */
+  defaultCertificate(): TlsCertificatePair | undefined;
+  /** Calls `listener` whenever a certificate changes; dispose the result to stop. */
+  onCertificateChange(listener: () => void): Disposable;
+}
+
 /** The listening side of {@linkcode TlsProtocol}. */
 export interface TlsServerOptions {
   /** Certificate chain file (PEM, leaf first); reloaded when it changes. Pair with `keyFile`. */
@@ -32,6 +54,16 @@ export interface TlsServerOptions {
   cert?: string;
   /** Private key as a PEM string, instead of `keyFile`. */
   key?: string;
+  /**
+   * Certificates from a source instead of `certFile`/`cert`, for example an ACME manager's
+   * `tlsConfig()`. The runtimes' TLS listeners take one certificate each (Bun's `Bun.listen`
+   * refuses a list of SNI contexts, `Deno.listenTls` takes one pair), so the listener serves
+   * `defaultCertificate()` to every client, whatever its SNI name, and swaps it in (a new runtime
+   * listener binds beside the old one, as a file reload does) on each change. Until the source has
+   * a certificate, the port is bound and every handshake is answered with a fatal TLS
+   * `internal_error` alert (an `EHANDSHAKE` error on the accepted conn).
+   */
+  certificates?: TlsCertificateSource;
   /** Lowest TLS version accepted. `"1.3"` needs Bun (Deno has no such setting). @default {"1.2"} */
   minVersion?: TlsMinVersion;
   /** ALPN protocols to accept, most preferred first (e.g. `["h2", "http/1.1"]`). @default {[]} */
@@ -119,6 +151,18 @@ function checkAlpn(side: string, protocols: readonly string[] | undefined): void
 
 function checkServer(o: TlsServerOptions): void {
   checkPair("server", o);
+  if (o.certificates !== undefined) {
+    if (o.certFile !== undefined || o.cert !== undefined) {
+      fail(`set "server.certificates" or "server.${o.certFile !== undefined ? "certFile" : "cert"}", not both`);
+    }
+    const source = o.certificates as unknown as Record<string, unknown>;
+    const missing = ["certificateFor", "defaultCertificate", "onCertificateChange"].find((name) =>
+      typeof source?.[name] !== "function"
+    );
+    if (missing) {
+      fail(`"server.certificates" must have a ${missing}() method (an AutoManager's tlsConfig() has all three)`);
+    }
+  }
   checkAlpn("server", o.alpnProtocols);
   if (o.minVersion !== undefined && !MIN_VERSIONS.includes(o.minVersion)) {
     throw new RangeError(
@@ -163,6 +207,13 @@ function checkClient(o: TlsClientOptions): void {
   }
 }
 
+/** Reads and checks the source's default certificate. */
+async function loadFromSource(source: TlsCertificateSource): Promise<KeyPair> {
+  const pair = source.defaultCertificate();
+  if (!pair) throw new Error("Cannot load the TLS certificate: the certificate source has none yet");
+  return await loadKeyPair({ cert: pair.cert, key: pair.key });
+}
+
 /** What a dial needs, loaded once per protocol. */
 interface ClientMaterial {
   caCerts?: string[];
@@ -171,8 +222,8 @@ interface ClientMaterial {
 }
 
 /**
- * TLS over TCP. `listen()` serves a certificate (from files, reloaded when they change, or PEM
- * strings); each accepted conn handshakes in `Incoming.handshake`, off the accept loop, under a
+ * TLS over TCP. `listen()` serves a certificate (from files, reloaded when they change, PEM
+ * strings, or a certificate source such as an ACME manager's `tlsConfig()`); each accepted conn handshakes in `Incoming.handshake`, off the accept loop, under a
  * deadline. `dial()` verifies the server's certificate unless `insecure` is asked for.
  *
  * Runtime limits: Deno cannot request client certificates, cannot restrict the version to TLS 1.3
@@ -221,7 +272,7 @@ export class TlsProtocol implements Protocol {
    *
    * @param addr Where to listen; no hostname means every interface.
    * @param options Socket options and cancellation.
-   * @returns The listener; its `reload()` swaps in the current files.
+   * @returns The listener; its `reload()` swaps in the current files (or the source's certificate).
    * @throws {TypeError} If no server certificate is configured.
    * @throws {Error} If a certificate, key or CA file is unreadable or invalid (the message names it).
    * @throws {UnsupportedTlsOptionError} For an option this runtime cannot honour.
@@ -229,7 +280,8 @@ export class TlsProtocol implements Protocol {
    */
   async listen(addr: ListenAddr, options: ListenOptions = {}): Promise<TlsListener> {
     const server = this.#server;
-    if (!server || (server.certFile === undefined && server.cert === undefined)) {
+    const source = server?.certificates;
+    if (!server || (server.certFile === undefined && server.cert === undefined && source === undefined)) {
       throw new TypeError(
         'Cannot listen over tls: set "server.certFile" and "server.keyFile" (or "server.cert" and "server.key")',
       );
@@ -244,11 +296,11 @@ export class TlsProtocol implements Protocol {
     const runtime = await this.#runtime;
     options.signal?.throwIfAborted();
     const files = [server.certFile, server.keyFile, server.clientCaFile].filter((f): f is string => f !== undefined);
-    const reloadable = files.length > 0;
-    const seen = reloadable ? await FilePoller.snapshot(files) : "";
+    const reloadable = files.length > 0 || source !== undefined;
+    const seen = files.length > 0 ? await FilePoller.snapshot(files) : "";
     const load = async (): Promise<KeyPair> => {
       const [pair, clientCa] = await Promise.all([
-        loadKeyPair(server),
+        source ? loadFromSource(source) : loadKeyPair(server),
         clientAuth === "none"
           ? undefined
           : loadCa({ file: server.clientCaFile, pem: server.clientCa }, "client CA bundle"),
@@ -269,30 +321,48 @@ export class TlsProtocol implements Protocol {
         clientCaCerts: pair.clientCa !== undefined ? [pair.clientCa] : undefined,
         reusePort,
       });
-    const pair = await load();
-    options.signal?.throwIfAborted();
-    // A reloadable listener binds with SO_REUSEPORT (so a reload can bind beside it). That option
-    // would also let a second process share a busy port silently, so a fixed port is first bound
-    // once without it: a port in use still fails with EADDRINUSE.
-    const bindFirst = async (hostname: string) => {
-      if (reloadable && addr.port !== 0) {
-        const probe = await runtime.listenTcp({ hostname, port: addr.port });
-        probe.close();
-      }
-      return await bind(pair, hostname, addr.port, reloadable);
+    // Changes the source reports while binding are applied once the listener exists.
+    const late: { listener?: ReloadingTlsListener; changed: boolean } = { changed: false };
+    const onChange = () => {
+      if (late.listener) void late.listener.reload().catch(() => {}); // reported through onReload
+      else late.changed = true;
     };
+    const subscription = source?.onCertificateChange(onChange);
+    let pair: KeyPair | undefined;
+    let first: Listener<TlsConn>;
     let hostname = addr.hostname || ANY_HOST;
-    let first;
     try {
-      first = await bindFirst(hostname);
+      pair = source && !source.defaultCertificate() ? undefined : await load();
+      options.signal?.throwIfAborted();
+      // A reloadable listener binds with SO_REUSEPORT (so a reload can bind beside it). That option
+      // would also let a second process share a busy port silently, so a fixed port is first bound
+      // once without it: a port in use still fails with EADDRINUSE. Without a certificate yet, a
+      // stand-in answers every handshake with a TLS alert until the first one arrives.
+      const bindFirst = async (hostname: string): Promise<Listener<TlsConn>> => {
+        if (!pair) {
+          const tcp = await runtime.listenTcp({ hostname, port: addr.port, keepAlive: options.keepAlive });
+          return new NoCertificateListener(tcp);
+        }
+        if (reloadable && addr.port !== 0) {
+          const probe = await runtime.listenTcp({ hostname, port: addr.port });
+          probe.close();
+        }
+        return await bind(pair, hostname, addr.port, reloadable);
+      };
+      try {
+        first = await bindFirst(hostname);
+      } catch (error) {
+        // No host (Go's ":8443"): every interface, dual-stack; IPv4 only where the machine has no IPv6.
+        const noIpv6 = error instanceof NetError && (error.code === "EADDRNOTAVAIL" || error.code === "EUNKNOWN");
+        if (addr.hostname || !noIpv6) throw error;
+        hostname = ANY_HOST_V4;
+        first = await bindFirst(hostname);
+      }
     } catch (error) {
-      // No host (Go's ":8443"): every interface, dual-stack; IPv4 only where the machine has no IPv6.
-      const noIpv6 = error instanceof NetError && (error.code === "EADDRNOTAVAIL" || error.code === "EUNKNOWN");
-      if (addr.hostname || !noIpv6) throw error;
-      hostname = ANY_HOST_V4;
-      first = await bindFirst(hostname);
+      subscription?.[Symbol.dispose]();
+      throw error;
     }
-    const listener = new ReloadingTlsListener(first, pair, {
+    const listener = late.listener = new ReloadingTlsListener(first, pair, {
       bind,
       load,
       hostname,
@@ -300,11 +370,14 @@ export class TlsProtocol implements Protocol {
       reloadable,
       onReload: server.onReload,
     });
-    if (reloadable && reloadIntervalMs > 0) {
-      const onChange = () => void listener.reload().catch(() => {}); // reported through onReload
-      const poller = FilePoller.start({ paths: files, intervalMs: reloadIntervalMs, onChange }, seen);
-      listener.onClose = () => poller.stop();
-    }
+    const poller = files.length > 0 && reloadIntervalMs > 0
+      ? FilePoller.start({ paths: files, intervalMs: reloadIntervalMs, onChange }, seen)
+      : undefined;
+    listener.onClose = () => {
+      poller?.stop();
+      subscription?.[Symbol.dispose]();
+    };
+    if (late.changed) onChange();
     return listener;
   }
 

@@ -63,7 +63,7 @@ test("main() rejects bad command lines with exit code 2 and a message saying how
     [["-target"], 'Flag "-target" needs a value, for example: -target ADDR\n'],
     [
       ["serve"],
-      'Unknown command "serve": use one of forward, run, server, client, demo, version, help. Run with --help for usage.\n',
+      'Unknown command "serve": use one of forward, run, server, client, cert, demo, version, help. Run with --help for usage.\n',
     ],
     [
       ["-config", "x.yaml", "-target", "127.0.0.1:80"],

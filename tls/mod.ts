@@ -3,7 +3,8 @@
  * HTTP-01 or DNS-01, and the DNS-01 providers ({@linkcode CloudflareProvider},
  * {@linkcode Route53Provider}, {@linkcode AlidnsProvider}, {@linkcode DigitalOceanProvider},
  * {@linkcode GoDaddyProvider}, {@linkcode ChalltestsrvProvider}, or
- * {@linkcode dnsProviderFromEnv}) publish the challenge records. npm `acme-client` and
+ * {@linkcode dnsProviderFromEnv}) publish the challenge records; {@linkcode createAutoTlsManager}
+ * builds a manager from the CLI's and YAML's automatic-TLS settings. npm `acme-client` and
  * `prom-client` load only when a certificate is ordered or metrics are created.
  *
  * @example Wildcard certificate through Cloudflare DNS
@@ -22,3 +23,4 @@
  */
 export * from "./acme/mod.ts";
 export * from "./dns/mod.ts";
+export * from "./auto_tls.ts";

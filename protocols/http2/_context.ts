@@ -18,6 +18,12 @@ export interface ProxyCounters {
   rejected: number;
 }
 
+/** The client's socket, as far as a request handler sees it (for its address). */
+export interface PeerSocket {
+  readonly remoteAddress?: string;
+  readonly remotePort?: number;
+}
+
 /** Something that can be destroyed on a forced close. */
 export interface Destroyable {
   destroy(): void;
@@ -32,8 +38,8 @@ export interface ProxyContext {
   readonly scheme: "http" | "https";
   /** True once a graceful close began. */
   readonly closing: boolean;
-  /** Counts one request, tunnel or upgrade as active until the returned function runs (idempotent). */
-  begin(): () => void;
+  /** Counts one request, tunnel or upgrade from `peer` as active until the returned function runs (idempotent). */
+  begin(peer?: PeerSocket): () => void;
   /** Keeps `resource` (an upstream socket) to destroy on a forced close, until it closes. */
   track(resource: Destroyable & { once(event: "close", listener: () => void): unknown }): void;
   /** Counts an upstream failure and tells the `onError` observer. */

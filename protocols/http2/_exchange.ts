@@ -35,7 +35,7 @@ export function headFor(ctx: ProxyContext, req: AnyRequest): UpstreamHead {
 /** Proxies `req` to the upstream and answers on `res`. Never throws; failures become 502/504 or a reset. */
 export function proxyRequest(ctx: ProxyContext, req: AnyRequest, res: AnyResponse): void {
   ctx.counters.requests++;
-  const end = ctx.begin();
+  const end = ctx.begin(req.socket);
   res.once("close", end);
   req.on("error", () => {});
   res.on("error", () => {});

@@ -4,7 +4,8 @@
  */
 import { parseDialAddr } from "../address.ts";
 import type { NetError } from "../errors.ts";
-import type { DialAddr } from "../types.ts";
+import type { TlsCertificateSource } from "../tls.ts";
+import type { DialAddr, NetAddr } from "../types.ts";
 import { ConnectAllowList } from "./connect_allow.ts";
 import {
   DEFAULT_ALT_SVC_MAX_AGE_SECONDS,
@@ -28,6 +29,7 @@ export interface ResolvedHttp2ProxyOptions {
   readonly port: number;
   readonly cert: string | Uint8Array | undefined;
   readonly key: string | Uint8Array | undefined;
+  readonly certificates: Pick<TlsCertificateSource, "certificateFor" | "defaultCertificate"> | undefined;
   readonly h2c: boolean;
   readonly minVersion: Http2MinVersion;
   readonly allowHTTP1: boolean;
@@ -40,6 +42,7 @@ export interface ResolvedHttp2ProxyOptions {
   readonly sessionWindowBytes: number | undefined;
   readonly maxUpstreamSockets: number;
   readonly onError: ((error: NetError) => void) | undefined;
+  readonly onRequest: ((remoteAddr: NetAddr) => void) | undefined;
 }
 
 function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -67,6 +70,7 @@ export function resolveHttp2ProxyOptions(options: Http2ProxyOptions): ResolvedHt
     port = 0,
     cert,
     key,
+    certificates,
     h2c = false,
     minVersion = DEFAULT_HTTP2_MIN_VERSION,
     allowHTTP1 = true,
@@ -79,6 +83,7 @@ export function resolveHttp2ProxyOptions(options: Http2ProxyOptions): ResolvedHt
     sessionWindowBytes,
     maxUpstreamSockets = DEFAULT_MAX_UPSTREAM_SOCKETS,
     onError,
+    onRequest,
   } = options;
   if (typeof target !== "string" || target === "") {
     throw new TypeError(
@@ -90,8 +95,15 @@ export function resolveHttp2ProxyOptions(options: Http2ProxyOptions): ResolvedHt
       `Cannot create Http2Proxy as 'upstream' must be "http1" or "h2c": current value is "${upstream}"`,
     );
   }
-  if (!h2c && (cert === undefined || key === undefined)) {
+  if (!h2c && certificates === undefined && (cert === undefined || key === undefined)) {
     throw new TypeError(`Cannot create Http2Proxy as 'cert' and 'key' are required unless 'h2c' is true`);
+  }
+  if (certificates !== undefined && (h2c || cert !== undefined || key !== undefined)) {
+    throw new TypeError(
+      `Cannot create Http2Proxy as 'certificates' replaces 'cert' and 'key' and needs TLS: remove ${
+        h2c ? "'h2c'" : "'cert' and 'key'"
+      } or 'certificates'`,
+    );
   }
   if (minVersion !== "1.2" && minVersion !== "1.3") {
     throw new TypeError(
@@ -108,6 +120,7 @@ export function resolveHttp2ProxyOptions(options: Http2ProxyOptions): ResolvedHt
     port: checkInteger("port", port, 0, 65535),
     cert: h2c ? undefined : cert,
     key: h2c ? undefined : key,
+    certificates,
     h2c,
     minVersion,
     allowHTTP1,
@@ -122,5 +135,6 @@ export function resolveHttp2ProxyOptions(options: Http2ProxyOptions): ResolvedHt
       : checkInteger("sessionWindowBytes", sessionWindowBytes, 65_535, 2 ** 31 - 1),
     maxUpstreamSockets: checkInteger("maxUpstreamSockets", maxUpstreamSockets, 1),
     onError,
+    onRequest,
   };
 }

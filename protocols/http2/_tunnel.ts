@@ -9,7 +9,7 @@ import type { Duplex } from "node:stream";
 import { parseDialAddr } from "../address.ts";
 import { NetError } from "../errors.ts";
 import type { DialAddr } from "../types.ts";
-import type { ProxyContext } from "./_context.ts";
+import type { PeerSocket, ProxyContext } from "./_context.ts";
 import { bridge, dialTcp } from "./_dial.ts";
 import { type GatewayReply, gatewayReply, rawReply } from "./_errors.ts";
 
@@ -17,6 +17,8 @@ import { type GatewayReply, gatewayReply, rawReply } from "./_errors.ts";
 interface ClientSide {
   /** The byte stream to bridge. */
   readonly duplex: Duplex;
+  /** The client's socket (for its address). */
+  readonly peer?: PeerSocket;
   /** Sends the success head. */
   accept(): void;
   /** Sends a complete failure reply and ends. */
@@ -42,7 +44,7 @@ function allowedTarget(ctx: ProxyContext, authority: string, client: ClientSide)
 
 async function tunnel(ctx: ProxyContext, authority: string, client: ClientSide, head?: Uint8Array): Promise<void> {
   ctx.counters.requests++;
-  const end = ctx.begin();
+  const end = ctx.begin(client.peer);
   client.duplex.on("error", () => {});
   try {
     const target = allowedTarget(ctx, authority, client);
@@ -83,6 +85,7 @@ export function proxyH2Connect(ctx: ProxyContext, req: http2.Http2ServerRequest)
   const authority = String(req.headers[":authority"] ?? "");
   void tunnel(ctx, authority, {
     duplex: stream,
+    peer: req.socket,
     accept: () => stream.respond({ ":status": 200 }),
     refuse: (reply) => {
       if (stream.destroyed || stream.headersSent) return;
@@ -96,6 +99,7 @@ export function proxyH2Connect(ctx: ProxyContext, req: http2.Http2ServerRequest)
 export function proxyH1Connect(ctx: ProxyContext, req: IncomingMessage, socket: Duplex, head: Uint8Array): void {
   void tunnel(ctx, req.url ?? "", {
     duplex: socket,
+    peer: req.socket,
     accept: () => socket.write("HTTP/1.1 200 Connection Established\r\n\r\n"),
     refuse: (reply) => socket.end(rawReply(reply)),
   }, head);

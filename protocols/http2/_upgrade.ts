@@ -151,7 +151,7 @@ interface ClientEnd {
 
 async function upgrade(ctx: ProxyContext, ask: Omit<UpgradeAsk, "signal">, client: ClientEnd, head?: Uint8Array) {
   ctx.counters.requests++;
-  const end = ctx.begin();
+  const end = ctx.begin(ask.req.socket);
   const controller = new AbortController();
   const onGone = () => controller.abort(new Error("the client went away"));
   client.duplex.on("error", () => {});

@@ -3,6 +3,8 @@
  * @module
  */
 import type { NetError } from "../errors.ts";
+import type { TlsCertificateSource } from "../tls.ts";
+import type { NetAddr } from "../types.ts";
 
 /** Default time to wait for the upstream's response headers after the request body was sent: 60 s. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 60_000;
@@ -39,6 +41,14 @@ export interface Http2ProxyOptions {
   cert?: string | Uint8Array;
   /** Private key of `cert`, PEM. Required unless `h2c` is true. */
   key?: string | Uint8Array;
+  /**
+   * Certificates chosen per client by SNI name instead of `cert`/`key`, for example an ACME
+   * manager's `tlsConfig()`: `certificateFor(serverName)` first, then `defaultCertificate()` (also
+   * for clients that send no SNI). They are looked up on every handshake, so a renewed certificate
+   * is used at once; a client for which neither returns one gets a fatal TLS alert.
+   * @default {undefined}
+   */
+  certificates?: Pick<TlsCertificateSource, "certificateFor" | "defaultCertificate">;
   /** Serve cleartext HTTP/2 with prior knowledge (h2c) instead of TLS; HTTP/1.1 clients are not served then. @default {false} */
   h2c?: boolean;
   /** Lowest TLS version accepted. @default {"1.2"} */
@@ -68,6 +78,8 @@ export interface Http2ProxyOptions {
   sessionWindowBytes?: number;
   /** Most concurrent HTTP/1.1 connections to the upstream. @default {256} */
   maxUpstreamSockets?: number;
+  /** Called for every request, CONNECT tunnel and upgrade, with the client's address. @default {undefined} */
+  onRequest?: (remoteAddr: NetAddr) => void;
   /** Called for every failed upstream exchange or tunnel (the client got 502/504 or a reset). @default {undefined} */
   onError?: (error: NetError) => void;
 }

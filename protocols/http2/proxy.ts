@@ -117,8 +117,14 @@ export class Http2Proxy implements AsyncDisposable {
       get closing() {
         return isClosing();
       },
-      begin: () => {
+      begin: (peer) => {
         this.#counters.activeStreams++;
+        const onRequest = this.#options.onRequest;
+        if (onRequest) {
+          try {
+            onRequest(netAddr(peer?.remoteAddress ?? "", peer?.remotePort ?? 0));
+          } catch { /* an observer must not break the proxy */ }
+        }
         let ended = false;
         return () => {
           if (ended) return;

@@ -476,6 +476,9 @@ export class AutoManager implements AsyncDisposable {
     else if (this.#state === "started" && this.#table.holds(m)) {
       this.#scheduler.schedule(m.name, this.#clock.now(), (signal) => this.#maintain(m, signal));
     }
+    // A failure recorded by this or another process since the certificate was obtained.
+    const last = await this.#store.loadLastError(m.name).catch(() => undefined);
+    if (last && !m.lastError && (!m.current || last.at > m.current.obtainedAt)) m.lastError = last;
   }
 
   #renewAt(stored: StoredCertificate): number {
@@ -509,6 +512,7 @@ export class AutoManager implements AsyncDisposable {
         if (signal.aborted) throw error; // cancelled (close, removal): not a failure
         m.lastError = { message: error instanceof Error ? error.message : String(error), at: this.#clock.now() };
         m.failures++;
+        await this.#store.saveLastError(m.name, m.lastError).catch(() => {}); // for status tools
         if (!m.current) m.fail(error);
         throw error;
       }

@@ -6,7 +6,7 @@
  *
  * ```
  * <dir>/<ca>/account.key, account.json
- * <dir>/<ca>/certificates/<name>/cert.pem, key.pem, meta.json
+ * <dir>/<ca>/certificates/<name>/cert.pem, key.pem, meta.json, last_error.json (while failing)
  * <dir>/<ca>/locks/<name>.lock
  * ```
  * @module
@@ -25,6 +25,14 @@ export interface StoredAccount {
   readonly key: string;
   /** The account URL the CA returned, once registered. */
   readonly url?: string;
+}
+
+/** The last failure to obtain a certificate, as stored for status tools in other processes. */
+export interface StoredError {
+  /** The error message. */
+  readonly message: string;
+  /** When it happened, in epoch milliseconds. */
+  readonly at: number;
 }
 
 /** A certificate as stored, with what it says about itself. */
@@ -156,7 +164,42 @@ export class CertificateStorage {
       "meta.json",
       JSON.stringify({ domains: info.domains, obtainedAt: new Date(obtainedAt).toISOString() }, null, 2),
     );
+    await rm(join(folder, "last_error.json"), { force: true });
     return { cert: pair.cert, key: pair.key, info, obtainedAt };
+  }
+
+  /**
+   * Records the last failure to obtain the certificate stored under `name` (so that
+   * `ts-tunnel cert status`, in another process, can show it); saving a certificate clears it.
+   *
+   * @param name The certificate's primary domain.
+   * @param error The message and time of the failure.
+   */
+  async saveLastError(name: string, error: StoredError): Promise<void> {
+    const folder = join(this.root, "certificates", certFolder(name));
+    await this.#write(
+      folder,
+      "last_error.json",
+      JSON.stringify({ message: error.message, at: new Date(error.at).toISOString() }, null, 2),
+    );
+  }
+
+  /**
+   * Reads the failure {@linkcode CertificateStorage.saveLastError} recorded, if any.
+   *
+   * @param name The certificate's primary domain.
+   * @returns The last failure, or `undefined`.
+   */
+  async loadLastError(name: string): Promise<StoredError | undefined> {
+    const text = await readText(join(this.root, "certificates", certFolder(name), "last_error.json"));
+    if (text === undefined) return undefined;
+    try {
+      const { message, at } = JSON.parse(text) as { message?: unknown; at?: unknown };
+      const time = typeof at === "string" ? Date.parse(at) : NaN;
+      return typeof message === "string" && Number.isFinite(time) ? { message, at: time } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Deletes the certificate stored under `name`, if any. */
