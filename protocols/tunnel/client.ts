@@ -240,8 +240,12 @@ export class TunnelClient implements AsyncDisposable {
       this.#sessionId = challenge.sessionId;
       return { session, control, welcome };
     } catch (error) {
+      // A peer that closes with a code (QUIC's CONNECTION_CLOSE, the mux's RST) says why; that
+      // reason decides whether reconnecting can help.
+      if (!(error instanceof TunnelError)) await Promise.race([session.closed, new Promise((r) => setTimeout(r, 100))]);
+      const reason = session.closeReason;
       session.close(error);
-      throw error;
+      throw reason instanceof TunnelError && !(error instanceof TunnelError) ? reason : error;
     }
   }
 

@@ -30,7 +30,11 @@ export interface CommandIo {
 const COMMON_FLAGS: Record<string, FlagSpec> = {
   config: { type: "string", value: "FILE", help: "YAML file with a server: or client: section (instead of flags)" },
   token: { type: "string", value: "TOKEN", help: "shared secret, at least 16 bytes (see openssl rand -hex 32)" },
-  transport: { type: "string", value: "NAME", help: "tls (default) or tcp (unencrypted, trusted networks only)" },
+  transport: {
+    type: "string",
+    value: "NAME",
+    help: "tls (default); quic (server: QUIC + TLS on one port); auto (client: QUIC, then TLS); tcp (no encryption)",
+  },
   admin: { type: "string", value: "ADDR", help: "admin HTTP server: /metrics /health /livez /readyz /status" },
   "metrics-namespace": { type: "string", value: "NS", help: "prefix of the Prometheus series", default: "ts_tunnel" },
   "log-level": { type: "string", value: "LEVEL", help: `one of ${LOG_LEVELS.join(", ")}`, default: "info" },

@@ -52,6 +52,7 @@ export {
   type TunnelServerOptions,
 } from "./server.ts";
 export type { TunnelTransportKind } from "./transport.ts";
+export type { QuicConnect, QuicConnectionLike, QuicListen, QuicListenerLike } from "./quic_transport.ts";
 
 /** go-tunnel's name for {@linkcode TunnelServer}. */
 export const MuxServer: typeof TunnelServer = TunnelServer;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Conn, DialAddr, Incoming, ListenAddr, NetAddr } from "../types.ts";
-import { TUNNEL_ERROR_NUMBERS, TunnelError } from "./errors.ts";
+import { TUNNEL_ERROR_NUMBERS, TunnelError, tunnelErrorCodeOf } from "./errors.ts";
 import { decodeStreamHeader, encodeStreamHeader, MAX_STREAM_HEADER_BYTES, type StreamHeader } from "./stream_header.ts";
 import type { IncomingStream, PendingSession, SessionDialer, SessionListener, TransportSession } from "./transport.ts";
 
@@ -22,10 +22,12 @@ export interface QuicConnectionLike {
   close(options?: { code?: number; reason?: string }): void;
   /** Resolves when the connection is gone (never rejects). */
   readonly closed: Promise<void>;
+  /** How it ended (the peer's application code and reason), once closed. */
+  readonly closeInfo?: { readonly code: number; readonly reason: string; readonly initiator: string } | undefined;
 }
 
 /** A QUIC listener from a runtime adapter. */
-export interface QuicListenerLike extends AsyncIterable<Incoming<QuicConnectionLike & Conn>> {
+export interface QuicListenerLike extends AsyncIterable<Incoming<QuicConnectionLike>> {
   /** The bound UDP address. */
   readonly addr: NetAddr;
   /** Stops accepting. */
@@ -133,6 +135,16 @@ export class QuicTransportSession implements TransportSession {
     return this.#conn.closed;
   }
 
+  /** A TunnelError when the peer closed the connection with one of our error codes. */
+  get closeReason(): unknown {
+    const info = this.#conn.closeInfo;
+    if (!info || info.initiator !== "peer" || info.code === 0) return undefined;
+    return new TunnelError(
+      tunnelErrorCodeOf(info.code),
+      info.reason || `the peer closed the session (code ${info.code})`,
+    );
+  }
+
   /** Opens a stream and writes its header. */
   async openStream(header: StreamHeader, options?: { signal?: AbortSignal }): Promise<Conn> {
     const stream = await this.#conn.openStream(options);
@@ -186,7 +198,7 @@ export type QuicConnect = (
  */
 export async function listenQuicSessions(listen: QuicListen, addr: ListenAddr): Promise<SessionListener> {
   const listener = await listen(addr);
-  const pending = (incoming: Incoming<QuicConnectionLike & Conn>): PendingSession => ({
+  const pending = (incoming: Incoming<QuicConnectionLike>): PendingSession => ({
     remoteAddr: incoming.remoteAddr,
     async establish({ signal, timeoutMs }) {
       const conn = await incoming.handshake({ signal, timeoutMs });

@@ -4,6 +4,7 @@
  * The CLI's `server` and `client` commands end up here.
  * @module
  */
+import { readFile } from "node:fs/promises";
 import { HealthRegistry } from "../../ha/health.ts";
 import type { Logger } from "../../ha/logger.ts";
 import { TunnelMetrics } from "../../ha/metrics.ts";
@@ -12,6 +13,8 @@ import { formatAddr, parseDialAddr } from "../address.ts";
 import type { Runtime } from "../runtime.ts";
 import { type TlsClientOptions, TlsProtocol, type TlsServerOptions } from "../tls.ts";
 import type { Protocol } from "../types.ts";
+import { UnsupportedProtocolError } from "../errors.ts";
+import type { QuicConnect, QuicListen } from "./quic_transport.ts";
 import { TUNNEL_PROTOCOL_ID } from "./auth.ts";
 import { TunnelClient } from "./client.ts";
 import {
@@ -59,13 +62,68 @@ export function serverProtocol(
   return new TlsProtocol({ runtime, server: { ...tls, alpnProtocols: [TUNNEL_PROTOCOL_ID] } });
 }
 
+/** Reads a PEM from a file or takes it inline. */
+async function pem(file: string | undefined, inline: string | undefined, what: string): Promise<string> {
+  if (inline) return inline;
+  if (!file) throw new TypeError(`Cannot use QUIC without ${what}: give its file`);
+  return await readFile(file, "utf8");
+}
+
+/**
+ * How a server binds QUIC (transport `quic`): the runtime's QUIC listener with the TLS
+ * certificate and ALPN `ts-tunnel/1`.
+ *
+ * @throws {UnsupportedProtocolError} When the runtime has no QUIC.
+ */
+export function serverQuic(tls: TlsServerOptions | undefined, runtime: Runtime): QuicListen {
+  const listenQuic = runtime.listenQuic?.bind(runtime);
+  if (!listenQuic) throw new UnsupportedProtocolError("quic", `the ${runtime.name} runtime offers no QUIC`);
+  return async (addr) =>
+    await listenQuic({
+      hostname: addr.hostname || "0.0.0.0",
+      port: addr.port,
+      cert: await pem(tls?.certFile, tls?.cert, "a certificate (-cert)"),
+      key: await pem(tls?.keyFile, tls?.key, "a key (-key)"),
+      alpnProtocols: [TUNNEL_PROTOCOL_ID],
+      keepAliveIntervalMs: 10_000,
+    });
+}
+
+/**
+ * How a client opens QUIC (transport `quic` or `auto`): verifies the server against `caFile`
+ * (or the system roots) under `serverName`.
+ */
+export function clientQuic(
+  config: TunnelClientConfig,
+  tls: TlsClientOptions | undefined,
+  runtime: Runtime,
+): QuicConnect {
+  const connectQuic = runtime.connectQuic?.bind(runtime);
+  if (!connectQuic) throw new UnsupportedProtocolError("quic", `the ${runtime.name} runtime offers no QUIC`);
+  const serverName = tls?.serverName ?? parseDialAddr(config.serverAddr).hostname;
+  return async (addr, { signal, timeoutMs }) => {
+    const ca = tls?.ca ?? (tls?.caFile ? await readFile(tls.caFile, "utf8") : undefined);
+    return await connectQuic({
+      hostname: addr.hostname,
+      port: addr.port,
+      serverName,
+      caCerts: ca ? [ca] : undefined,
+      insecure: tls?.insecure,
+      alpnProtocols: [TUNNEL_PROTOCOL_ID],
+      keepAliveIntervalMs: 10_000,
+      signal,
+      timeoutMs,
+    });
+  };
+}
+
 /** The protocol a client dials with: TLS verifies the server against `caFile` or the system roots. */
 export function clientProtocol(
   config: TunnelClientConfig,
   tls: TlsClientOptions | undefined,
   runtime: Runtime,
 ): Protocol | undefined {
-  if (config.transport === "tcp") return undefined;
+  if (config.transport === "tcp" || config.transport === "quic") return undefined;
   const serverName = tls?.serverName ?? parseDialAddr(config.serverAddr).hostname;
   return new TlsProtocol({ runtime, client: { ...tls, serverName, alpnProtocols: [TUNNEL_PROTOCOL_ID] } });
 }
@@ -89,6 +147,7 @@ export async function serveTunnelServer(
   const server = new TunnelServer(config, {
     runtime,
     protocol: serverProtocol(config.transport, tls, runtime),
+    quic: config.transport === "quic" ? serverQuic(tls, runtime) : undefined,
     metrics,
     observer: {
       onClientConnected: (id, addr, info) =>
@@ -116,6 +175,7 @@ export async function serveTunnelServer(
   }
   logger.info("tunnel server listening", {
     addr: formatAddr(server.addr!),
+    ...(server.quicAddr ? { quic: formatAddr(server.quicAddr) } : {}),
     transport: server.config.transport,
     ports: `${server.config.portMin}-${server.config.portMax}`,
   });
@@ -165,6 +225,7 @@ export async function serveTunnelClient(
   const client: TunnelClient = new TunnelClient(config, {
     runtime,
     protocol: clientProtocol(config, tls, runtime),
+    quic: config.transport === "quic" || config.transport === "auto" ? clientQuic(config, tls, runtime) : undefined,
     observer: {
       onConnected: (info) =>
         logger.info("connected to the tunnel server", {
@@ -181,6 +242,7 @@ export async function serveTunnelClient(
         }
       },
       onLocalError: (service, error) => logger.info("local service unreachable", { service, error }),
+      onFallback: (from, to, reason) => logger.warn(`${from} did not answer; falling back to ${to}`, { reason }),
     },
   });
   const started = client.start();

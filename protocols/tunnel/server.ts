@@ -236,8 +236,10 @@ export class TunnelServer implements AsyncDisposable {
   }
 
   async #session(pending: PendingSession): Promise<void> {
-    const remoteAddr = pending.remoteAddr;
-    if (!this.#authAllowed(remoteAddr.hostname)) {
+    let remoteAddr = pending.remoteAddr;
+    // QUIC learns the peer's address only in the handshake: then the check runs right after it.
+    const knownEarly = remoteAddr.hostname !== "";
+    if (knownEarly && !this.#authAllowed(remoteAddr.hostname)) {
       pending.reject();
       return this.#refuse(remoteAddr, "rate_limited", "too many failed authentications from this address");
     }
@@ -248,6 +250,11 @@ export class TunnelServer implements AsyncDisposable {
     } catch (error) {
       pending.reject();
       return this.#refuse(remoteAddr, "protocol", `handshake failed: ${(error as Error).message}`);
+    }
+    remoteAddr = session.remoteAddr;
+    if (!knownEarly && !this.#authAllowed(remoteAddr.hostname)) {
+      session.close(new TunnelError("auth_failed", "too many failed authentications from this address"));
+      return this.#refuse(remoteAddr, "rate_limited", "too many failed authentications from this address");
     }
     const control = new ControlChannel(session.control);
     let record: ClientRecord;

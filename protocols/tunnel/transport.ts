@@ -36,6 +36,8 @@ export interface TransportSession {
   close(error?: unknown): void;
   /** Resolves when the session has ended (never rejects). */
   readonly closed: Promise<void>;
+  /** Why the session ended: a {@linkcode TunnelError} when the peer closed it with an error code. */
+  readonly closeReason: unknown;
 }
 
 /**
@@ -89,6 +91,11 @@ export class MuxTransportSession implements TransportSession {
   /** Resolves when the session has ended. */
   get closed(): Promise<void> {
     return this.#mux.closed;
+  }
+
+  /** The mux's close reason (a TunnelError when the peer reset the session with a code). */
+  get closeReason(): unknown {
+    return this.#mux.closeReason;
   }
 
   /** Opens a stream whose OPEN frame carries the header. */

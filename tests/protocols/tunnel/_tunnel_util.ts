@@ -6,15 +6,18 @@ import { TunnelClient, type TunnelClientObserver } from "../../../protocols/tunn
 import type { TunnelClientConfig, TunnelServerConfig } from "../../../protocols/tunnel/config.ts";
 import { TunnelServer, type TunnelServerObserver } from "../../../protocols/tunnel/server.ts";
 import type { Protocol } from "../../../protocols/types.ts";
+import type { QuicConnect, QuicListen } from "../../../protocols/tunnel/quic_transport.ts";
 
 /** A token long enough for the config checks. */
 export const TOKEN = "test-token-0123456789abcdef";
 
 /** Which transport a scenario runs on, and how to make its protocols. */
 export interface TransportFixture {
-  readonly name: "tcp" | "tls";
+  readonly name: "tcp" | "tls" | "quic";
   serverProtocol(): Promise<Protocol | undefined>;
   clientProtocol(): Promise<Protocol | undefined>;
+  serverQuic?(): Promise<QuicListen>;
+  clientQuic?(): Promise<QuicConnect>;
 }
 
 /** Plain TCP (the mux without TLS). */
@@ -43,6 +46,31 @@ export const TLS_TRANSPORT: TransportFixture = {
   },
 };
 
+/** QUIC (ALPN ts-tunnel/1) with the test CA; the server also listens on TLS/TCP, as in production. */
+export const QUIC_TRANSPORT: TransportFixture = {
+  name: "quic",
+  serverProtocol: TLS_TRANSPORT.serverProtocol,
+  clientProtocol: () => Promise.resolve(undefined),
+  async serverQuic() {
+    const { serverQuic } = await import("../../../protocols/tunnel/serve.ts");
+    const { testCerts } = await import("../../_util/certs.ts");
+    const { defaultRuntime } = await import("../../../protocols/runtime.ts");
+    const certs = await testCerts();
+    return serverQuic({ certFile: certs.fullchainFile, keyFile: certs.keyFile }, await defaultRuntime());
+  },
+  async clientQuic() {
+    const { clientQuic } = await import("../../../protocols/tunnel/serve.ts");
+    const { testCerts } = await import("../../_util/certs.ts");
+    const { defaultRuntime } = await import("../../../protocols/runtime.ts");
+    const certs = await testCerts();
+    return clientQuic(
+      { serverAddr: "127.0.0.1:1", token: TOKEN, services: [] },
+      { ca: certs.caPem, serverName: "localhost" },
+      await defaultRuntime(),
+    );
+  },
+};
+
 /** A range of ports unlikely to be in use, different per test file run. */
 export function portRange(): { min: number; max: number; text: string } {
   const min = 20_000 + Math.floor(Math.random() * 20_000);
@@ -62,7 +90,7 @@ export async function startServer(
     bindHost: "127.0.0.1",
     portRange: portRange().text,
     ...config,
-  }, { protocol: await transport.serverProtocol(), observer });
+  }, { protocol: await transport.serverProtocol(), quic: await transport.serverQuic?.(), observer });
   await server.start();
   return server;
 }
@@ -82,7 +110,7 @@ export async function makeClient(
     reconnectInitialMs: 50,
     reconnectMaxMs: 500,
     ...config,
-  }, { protocol: await transport.clientProtocol(), observer });
+  }, { protocol: await transport.clientProtocol(), quic: await transport.clientQuic?.(), observer });
 }
 
 /** A relay in front of the server whose connections can be cut (a reset) or frozen (a silent black hole). */
