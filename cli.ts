@@ -21,12 +21,14 @@ import {
   HTTP2_FLAGS,
   http2FromFlags,
   parseFlags,
+  SOCKET_FLAGS,
+  socketFromFlags,
   TLS_FLAGS,
   tlsFromFlags,
   UsageError,
 } from "./forward/cli_flags.ts";
 import { AUTO_TLS_FLAGS, autoTlsFromFlags } from "./forward/cli_auto_tls.ts";
-import { DEFAULT_TUNNEL_CONFIG, type TunnelConfig } from "./forward/config.ts";
+import { DEFAULT_TUNNEL_CONFIG, resolveTunnelConfig, type TunnelConfig } from "./forward/config.ts";
 import { ConfigError, type FileAdminConfig, parseConfigFile, parseSize } from "./forward/config_file.ts";
 import { formatDuration, parseDuration } from "./forward/duration.ts";
 import { PRESETS } from "./forward/presets.ts";
@@ -131,6 +133,7 @@ const FLAGS: Record<string, FlagSpec> = {
   admin: { type: "string", value: "ADDR", help: "admin HTTP server: /metrics /health /livez /readyz /status /circuit" },
   "metrics-namespace": { type: "string", value: "NS", help: "prefix of the Prometheus series", default: "ts_tunnel" },
   status: { type: "string", value: "WHEN", help: "live status line: auto (on a terminal), on, off", default: "auto" },
+  ...SOCKET_FLAGS,
   ...TLS_FLAGS,
   ...HTTP2_FLAGS,
   ...AUTO_TLS_FLAGS,
@@ -198,6 +201,7 @@ const TUNNEL_FLAGS = [
   "max-buffered-bytes",
   "dial-attempts",
   "forward-path",
+  ...Object.keys(SOCKET_FLAGS),
   ...Object.keys(TLS_FLAGS),
   ...Object.keys(HTTP2_FLAGS),
   ...Object.keys(AUTO_TLS_FLAGS),
@@ -257,7 +261,11 @@ function tunnelFromFlags(values: Record<string, string | boolean | undefined>): 
     }
   }
   const protocol = config.protocol ?? "tcp";
-  Object.assign(config, http2FromFlags(values, protocol), tlsFromFlags(values, protocol));
+  const socket = socketFromFlags(values, protocol, {
+    size: (text) => parseSize(text, "value"),
+    durationMs: parseDuration,
+  }, ({ protocol: _, ...keys }) => resolveTunnelConfig({ listenAddr: listen, targetAddr: target, ...keys }));
+  Object.assign(config, socket, http2FromFlags(values, protocol), tlsFromFlags(values, protocol));
   return config;
 }
 

@@ -326,3 +326,99 @@ export function http2FromFlags(
   }
   return out;
 }
+
+/** The socket-option flags (go-tunnel's `TCPQuickAck`, `TCPFastOpen`, `SendBufferSize`, `RecvBufferSize`, …); they need FFI. */
+export const SOCKET_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  "tcp-quick-ack": { type: "boolean", help: "TCP_QUICKACK on client and upstream sockets (Linux, needs FFI)" },
+  "tcp-fast-open": { type: "boolean", help: "TCP Fast Open on the listener, queue 256 (Linux, needs FFI)" },
+  "send-buffer-size": { type: "string", value: "SIZE", help: "SO_SNDBUF of every socket, e.g. 256KiB (needs FFI)" },
+  "recv-buffer-size": { type: "string", value: "SIZE", help: "SO_RCVBUF of every socket, e.g. 256KiB (needs FFI)" },
+  "keep-alive-idle": { type: "string", value: "DUR", help: "idle time before the first keepalive probe, e.g. 30s" },
+  "keep-alive-interval": { type: "string", value: "DUR", help: "time between keepalive probes, e.g. 10s" },
+  "keep-alive-count": { type: "string", value: "N", help: "unanswered keepalive probes before the connection drops" },
+  "not-sent-lowat": { type: "string", value: "SIZE", help: "TCP_NOTSENT_LOWAT of every socket, e.g. 16KiB" },
+};
+
+/** The socket-option parts of a tunnel config, as {@linkcode socketFromFlags} returns them. */
+export interface SocketFlagConfig {
+  tcpQuickAck?: boolean;
+  tcpFastOpen?: boolean;
+  sendBufferSize?: number;
+  recvBufferSize?: number;
+  keepAliveIdleSeconds?: number;
+  keepAliveIntervalSeconds?: number;
+  keepAliveCount?: number;
+  notSentLowat?: number;
+}
+
+const SOCKET_FLAG_FIELDS: Record<string, keyof SocketFlagConfig> = {
+  "tcp-quick-ack": "tcpQuickAck",
+  "tcp-fast-open": "tcpFastOpen",
+  "send-buffer-size": "sendBufferSize",
+  "recv-buffer-size": "recvBufferSize",
+  "keep-alive-idle": "keepAliveIdleSeconds",
+  "keep-alive-interval": "keepAliveIntervalSeconds",
+  "keep-alive-count": "keepAliveCount",
+  "not-sent-lowat": "notSentLowat",
+};
+
+/**
+ * Maps the {@linkcode SOCKET_FLAGS} to the tunnel config's socket-option keys, checking each value.
+ *
+ * @param values Parsed flag values.
+ * @param protocol The listener protocol (`-protocol`).
+ * @param parsers How sizes and durations are read (the config file's own parsers).
+ * @param check Validates the keys as `TunnelConfig` does (its messages are turned into flag messages).
+ * @returns The keys to merge into the tunnel config (empty when no socket flag is set).
+ * @throws {UsageError} Naming the flag, its value and the fix.
+ */
+export function socketFromFlags(
+  values: Record<string, string | boolean | undefined>,
+  protocol: string,
+  parsers: { size(text: string): number; durationMs(text: string): number },
+  check: (config: SocketFlagConfig & { protocol: string }) => void,
+): SocketFlagConfig {
+  const out: Record<string, number | boolean> = {};
+  for (const [flag, field] of Object.entries(SOCKET_FLAG_FIELDS)) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    if (typeof value === "boolean") {
+      out[field] = value;
+      continue;
+    }
+    const fail = (fix: string): never => {
+      throw new UsageError(`Flag "-${flag}" cannot be "${value}": ${fix}`);
+    };
+    if (flag === "keep-alive-idle" || flag === "keep-alive-interval") {
+      let ms = NaN;
+      try {
+        ms = parsers.durationMs(value);
+      } catch { /* reported below */ }
+      if (!(ms >= 1000 && ms % 1000 === 0)) fail("use whole seconds with a unit, for example 30s or 1m");
+      out[field] = ms / 1000;
+    } else if (flag === "keep-alive-count") {
+      if (!/^\d+$/.test(value)) fail("use a whole number of probes, for example 9");
+      out[field] = Number(value);
+    } else {
+      try {
+        out[field] = parsers.size(value);
+      } catch {
+        fail("use bytes or a unit, for example 262144 or 256KiB");
+      }
+    }
+  }
+  if (Object.keys(out).length === 0) return {};
+  if (protocol !== "tcp" && protocol !== "tls") {
+    const first = Object.keys(SOCKET_FLAG_FIELDS).find((f) => values[f] !== undefined);
+    throw new UsageError(`Flag "-${first}" applies to -protocol tcp or tls (TCP sockets), not ${protocol}`);
+  }
+  try {
+    check({ protocol, ...out });
+  } catch (error) {
+    const match = /^Cannot use TunnelConfig\.(\w+) = [^:]*: (.*)$/.exec((error as Error).message);
+    const flag = match && Object.keys(SOCKET_FLAG_FIELDS).find((f) => SOCKET_FLAG_FIELDS[f] === match[1]);
+    if (!match || !flag) throw new UsageError((error as Error).message);
+    throw new UsageError(`Flag "-${flag}" cannot be "${values[flag]}": ${match[2]}`);
+  }
+  return out as SocketFlagConfig;
+}

@@ -8,6 +8,7 @@ import type { TlsClientOptions, TlsServerOptions } from "../protocols/tls.ts";
 import type { Http2Upstream } from "../protocols/http2/options.ts";
 import type { ProtocolName } from "../protocols/types.ts";
 import { checkInteger, checkListener } from "./_config_listener.ts";
+import { checkSocketOptions, SOCKET_OPTION_KEYS, type SocketOptionKey } from "./_config_socket.ts";
 
 /** go-tunnel's `BufferSizeDefault`: 64 KiB. */
 export const BUFFER_SIZE_DEFAULT = 64 * 1024;
@@ -63,6 +64,36 @@ export interface TunnelConfig {
   tcpNoDelay?: boolean;
   /** `SO_KEEPALIVE` on both sides. @default {true} */
   tcpKeepAlive?: boolean;
+  /**
+   * go-tunnel's `TCPQuickAck`: `TCP_QUICKACK` on the client and upstream sockets once connected
+   * (Linux; the kernel may leave quick-ACK mode on its own later). Needs FFI, as do all the socket
+   * options below: without it (not Linux, Deno without `--allow-ffi`) they are not applied, the
+   * log says why, and connections go on. Unset leaves the kernel's value. @default {undefined}
+   */
+  tcpQuickAck?: boolean;
+  /**
+   * go-tunnel's `TCPFastOpen`: `TCP_FASTOPEN` on the listening socket, with this queue length
+   * (`true`: 256; the kernel also needs bit 2 of `net.ipv4.tcp_fastopen`). Dials cannot use it:
+   * `TCP_FASTOPEN_CONNECT` must be set before `connect`, which the runtimes do not expose.
+   * @default {undefined}
+   */
+  tcpFastOpen?: boolean | number;
+  /**
+   * go-tunnel's `SendBufferSize`: `SO_SNDBUF` in bytes on the listener (accepted sockets inherit
+   * it), the client and the upstream sockets. The kernel caps it at `net.core.wmem_max`, stores
+   * twice the value and stops autotuning that socket. @default {undefined}
+   */
+  sendBufferSize?: number;
+  /** go-tunnel's `RecvBufferSize`: `SO_RCVBUF`, like `sendBufferSize` (capped at `net.core.rmem_max`). @default {undefined} */
+  recvBufferSize?: number;
+  /** `TCP_KEEPIDLE`: idle seconds before the first keepalive probe, 1–32767. @default {undefined} */
+  keepAliveIdleSeconds?: number;
+  /** `TCP_KEEPINTVL`: seconds between keepalive probes, 1–32767. @default {undefined} */
+  keepAliveIntervalSeconds?: number;
+  /** `TCP_KEEPCNT`: unanswered probes before the connection is dropped, 1–127. @default {undefined} */
+  keepAliveCount?: number;
+  /** `TCP_NOTSENT_LOWAT`: unsent bytes above which a socket stops polling writable (0: system default). @default {undefined} */
+  notSentLowat?: number;
   /** Concurrent connections from one source IP; more are refused. 0 means no limit. @default {0} */
   maxConnectionsPerIp?: number;
   /** Accepted connections per second (token bucket); more are refused. 0 means no limit. @default {0} */
@@ -205,8 +236,10 @@ export type ForwardPathMode = "auto" | "splice" | "pump";
 
 /** A {@linkcode TunnelConfig} with every default applied. */
 export type ResolvedTunnelConfig =
-  & Required<Omit<TunnelConfig, "readBufferSize" | "writeBufferSize" | "tls" | "targetTls" | "altSvc">>
-  & Pick<TunnelConfig, "tls" | "targetTls" | "altSvc">;
+  & Required<
+    Omit<TunnelConfig, "readBufferSize" | "writeBufferSize" | "tls" | "targetTls" | "altSvc" | SocketOptionKey>
+  >
+  & Pick<TunnelConfig, "tls" | "targetTls" | "altSvc" | SocketOptionKey>;
 
 /** The defaults, in one place (the CLI help prints them). */
 export const DEFAULT_TUNNEL_CONFIG: Readonly<Omit<ResolvedTunnelConfig, "listenAddr" | "targetAddr">> = {
@@ -252,6 +285,7 @@ const KNOWN_KEYS = new Set<string>([
   "tls",
   "targetTls",
   "altSvc",
+  ...SOCKET_OPTION_KEYS,
 ]);
 
 /**
@@ -298,6 +332,7 @@ export function resolveTunnelConfig(config: TunnelConfig): ResolvedTunnelConfig 
     );
   }
   checkListener(resolved, config);
+  checkSocketOptions(resolved);
   if (!["auto", "server", "client"].includes(mode)) {
     throw new TypeError(`Cannot use TunnelConfig.mode = ${JSON.stringify(mode)}: use one of auto, server, client`);
   }

@@ -48,7 +48,10 @@ export interface FileConfig {
 }
 
 /** Tuning keys a `protocols` entry (or its `options` map) may carry, and how each maps to TunnelConfig. */
-const ENTRY_TUNING: Record<string, { field: keyof TunnelConfig; kind: "duration" | "size" | "count" | "bool" }> = {
+const ENTRY_TUNING: Record<
+  string,
+  { field: keyof TunnelConfig; kind: "duration" | "seconds" | "size" | "count" | "bool" | "fastOpen" }
+> = {
   max_connections: { field: "maxConnections", kind: "count" },
   idle_timeout: { field: "connectionTimeoutMs", kind: "duration" },
   connection_timeout: { field: "connectionTimeoutMs", kind: "duration" },
@@ -75,6 +78,14 @@ const ENTRY_TUNING: Record<string, { field: keyof TunnelConfig; kind: "duration"
   breaker_cooldown: { field: "breakerCooldownMs", kind: "duration" },
   upstream_pool_size: { field: "upstreamPoolSize", kind: "count" },
   upstream_pool_max_age: { field: "upstreamPoolMaxAgeMs", kind: "duration" },
+  tcp_quick_ack: { field: "tcpQuickAck", kind: "bool" },
+  tcp_fast_open: { field: "tcpFastOpen", kind: "fastOpen" },
+  send_buffer_size: { field: "sendBufferSize", kind: "size" },
+  recv_buffer_size: { field: "recvBufferSize", kind: "size" },
+  keep_alive_idle: { field: "keepAliveIdleSeconds", kind: "seconds" },
+  keep_alive_interval: { field: "keepAliveIntervalSeconds", kind: "seconds" },
+  keep_alive_count: { field: "keepAliveCount", kind: "count" },
+  not_sent_lowat: { field: "notSentLowat", kind: "size" },
 };
 const ENTRY_KEYS = [
   "name",
@@ -162,6 +173,19 @@ function tuningValue(kind: string, value: unknown, path: string): number | boole
       } catch (error) {
         throw new ConfigError(path, (error as Error).message);
       }
+    case "seconds": {
+      const ms = tuningValue("duration", value, path) as number;
+      if (ms % 1000 !== 0 || ms === 0) {
+        throw new ConfigError(path, `${show(value)} is not a whole number of seconds; use for example "30s" or "1m"`);
+      }
+      return ms / 1000;
+    }
+    case "fastOpen":
+      if (typeof value === "number" || (typeof value === "string" && /^\d+$/.test(value))) {
+        return tuningValue("count", value, path);
+      }
+      if (typeof value === "boolean" || value === "true" || value === "false") return tuningValue("bool", value, path);
+      throw new ConfigError(path, `${show(value)} is not Fast Open; use true, false or a queue length (e.g. 256)`);
     case "size":
       return parseSize(value, path);
     case "count":

@@ -108,6 +108,8 @@ export function loggingObserver(logger: Logger, tunnel: () => Tunnel): TunnelObs
     onReject: (remoteAddr, detail) =>
       logger.warn("connection refused", { from: formatAddr(remoteAddr), reason: detail }),
     onAcceptError: (error) => logger.error("accept failed; retrying", { error }),
+    onSocketOptionsError: (side, error) =>
+      logger.warn("socket options not set; the connection goes on without them", { side, error }),
     onConnectionEnd(end) {
       if (end.error !== undefined) {
         logger.info(`connection failed at ${end.phase}`, {
@@ -206,6 +208,10 @@ export async function serveTunnels(
     onReady() {
       const fallback = tunnels.find((t) => t.spliceUnavailableReason)?.spliceUnavailableReason;
       if (fallback) logger.info("kernel splice unavailable: forwarding in user space", { reason: fallback });
+      for (const t of tunnels) {
+        const reason = t.socketOptionsUnavailableReason;
+        if (reason) logger.warn("socket options not applied (they need FFI)", { tunnel: t.toString(), reason });
+      }
       logger.info("ready", {
         tunnels: tunnels.length,
         runtime: runtime.name,

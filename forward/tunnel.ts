@@ -25,6 +25,8 @@ import {
 } from "./config.ts";
 import { DEFAULT_FAST_PATHS, forward } from "./engine.ts";
 import { Http2Frontend } from "./_http2_frontend.ts";
+import { socketOptionPlan } from "./_config_socket.ts";
+import { type SocketOptionStats, type SocketSide, SocketTuning } from "./_socket_tuning.ts";
 import type { FastPath, ForwardCounters, ForwardStats } from "./types.ts";
 
 /** A snapshot of a tunnel's counters (go-tunnel's `Stats`). */
@@ -47,6 +49,11 @@ export interface TunnelStats {
   readonly uptimeMs: number;
   /** The path new connections take: `splice` (kernel) or `pump` (the runtime's native pump). */
   readonly forwardPath: "splice" | "pump";
+  /**
+   * Sockets tuned by the socket-option keys (`tcpQuickAck`, `sendBufferSize`, …), and why none
+   * are when FFI is unavailable; absent when no such key is set.
+   */
+  readonly socketOptions?: SocketOptionStats;
   /** Zeroes the cumulative counters (`active` stays). */
   reset(): void;
 }
@@ -77,6 +84,11 @@ export interface TunnelObserver {
   onUpstream?(id: number, latencyMs: number): void;
   /** A connection ended (cleanly or not). */
   onConnectionEnd?(end: ConnectionEnd): void;
+  /**
+   * A socket's options (`tcpQuickAck`, `sendBufferSize`, …) could not be set: the kernel refused
+   * one, or the socket was not found. The connection goes on without them.
+   */
+  onSocketOptionsError?(side: SocketSide, error: Error): void;
   /** Accepting failed (the loop backs off and retries). */
   onAcceptError?(error: unknown): void;
   /** The listener is closed and every connection has ended. */
@@ -199,6 +211,7 @@ export class Tunnel {
   #forwardPath: "splice" | "pump" = "pump";
   #pathReady: Promise<void> = Promise.resolve();
   #spliceUnavailable?: string;
+  #tuning?: SocketTuning;
   #stopping = false;
   #stopped = false;
   #closedTotals = { bytesSent: 0, bytesReceived: 0, pauses: 0 };
@@ -239,6 +252,10 @@ export class Tunnel {
       : this.config;
     this.#upstream = new Upstream(target, dialer, settings, options.breaker);
     this.#admission = new Admission(this.config);
+    const plan = socketOptionPlan(this.config);
+    if (plan) {
+      this.#tuning = new SocketTuning(plan, (side, error) => safely(this.#observer.onSocketOptionsError, side, error));
+    }
     this.#memory = options.memory ??
       (this.config.maxBufferedBytes > 0 ? new MemoryLimiter({ maxBytes: this.config.maxBufferedBytes }) : undefined);
   }
@@ -286,6 +303,10 @@ export class Tunnel {
       keepAlive: this.config.tcpKeepAlive,
     });
     this.#listener = listener;
+    if (this.#tuning) {
+      await this.#tuning.prepare(); // loads FFI, or learns why it cannot
+      await this.#tuning.tuneListener(listener); // before the first accept: Fast Open, inherited buffers
+    }
     this.#startedAt = performance.now();
     safely(this.#observer.onListen, listener.addr);
     this.#acceptLoop = this.#accept(listener);
@@ -389,6 +410,14 @@ export class Tunnel {
     return this.#spliceUnavailable;
   }
 
+  /**
+   * Why the socket-option keys (`tcpQuickAck`, `sendBufferSize`, …) are not applied: FFI is
+   * unavailable (known once started). `undefined` when they are applied or none is set.
+   */
+  get socketOptionsUnavailableReason(): string | undefined {
+    return this.#tuning?.unavailableReason;
+  }
+
   /** The path new connections take: `splice`, or the runtime's native pump (`pump`). */
   get forwardPath(): "splice" | "pump" {
     return this.#forwardPath;
@@ -424,6 +453,7 @@ export class Tunnel {
       if (!force.aborted) this.#fail(connection, remoteAddr, "handshake", error);
       return;
     }
+    const clientTuned = this.#tuning?.tuneConn("client", client); // never rejects
     let upstream: Conn;
     try {
       // Bounded by dialTimeoutMs per attempt; a forced stop closes a late conn below.
@@ -438,6 +468,10 @@ export class Tunnel {
       client.close();
       upstream.close();
       return this.#finish(connection);
+    }
+    if (this.#tuning) {
+      await clientTuned;
+      await this.#tuning.tuneConn("upstream", upstream);
     }
     safely(this.#observer.onUpstream, id, performance.now() - acceptedAt);
     try {
@@ -539,6 +573,7 @@ export class Tunnel {
       backpressurePauses: this.#closedTotals.pauses + livePauses,
       uptimeMs: this.#startedAt ? performance.now() - this.#startedAt : 0,
       forwardPath: this.#forwardPath,
+      ...(this.#tuning ? { socketOptions: this.#tuning.stats() } : {}),
       reset: () => this.#reset(),
     };
   }
