@@ -68,6 +68,13 @@ function nodeQuic(): Promise<NodeQuic> {
 
 /** Connections a listening endpoint accepts per peer host and in total (`node:quic` defaults to 100 per host). */
 const MAX_CONNECTIONS = 65_535;
+/**
+ * Initial flow-control window of every bidirectional stream, in bytes, the same for locally and
+ * peer-initiated ones. Bun 1.4.5 mixes the two parameters up for streams the peer opened (measured:
+ * `...BidiLocal` above `...BidiRemote` ends server-initiated streams with "flow control violation",
+ * below it stalls them), so both are set alike. Windows grow from here as the reader keeps up.
+ */
+const STREAM_WINDOW_BYTES = 256 * 1024;
 
 function transport(options: QuicTransportOptions): Record<string, unknown> {
   const {
@@ -79,6 +86,8 @@ function transport(options: QuicTransportOptions): Record<string, unknown> {
     transportParams: {
       maxIdleTimeout: Math.max(1, Math.ceil(maxIdleTimeoutMs / 1000)), // seconds in node:quic
       initialMaxStreamsBidi: maxConcurrentBidiStreams,
+      initialMaxStreamDataBidiLocal: STREAM_WINDOW_BYTES,
+      initialMaxStreamDataBidiRemote: STREAM_WINDOW_BYTES,
     },
     ...(keepAliveIntervalMs > 0 ? { keepAlive: keepAliveIntervalMs } : {}),
   };

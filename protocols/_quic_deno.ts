@@ -21,6 +21,7 @@ import {
   type DenoTransportLike,
   toNetAddr,
 } from "./_quic_deno_session.ts";
+import { DenoListenSocket, socketKey, takeParkedSocket } from "./_quic_deno_socket.ts";
 import { type EndpointLease, SharedEndpoints } from "./_quic_endpoints.ts";
 import { checkAlpn, quicHandshakeError } from "./_quic_handshake.ts";
 import { QuicListenerImpl } from "./_quic_listener.ts";
@@ -90,32 +91,38 @@ export async function listenDenoQuic(api: DenoQuicApi | undefined, options: Quic
   if (!api) throw unsupported();
   checkAlpn("listen", options.alpnProtocols);
   options.signal?.throwIfAborted();
-  let endpoint: DenoQuicEndpointLike;
+  const open = (hostname: string): DenoListenSocket => {
+    const parked = options.port === 0 ? undefined : takeParkedSocket(socketKey(hostname, options.port));
+    if (parked) return parked;
+    const endpoint = bind(api, hostname, options.port);
+    return new DenoListenSocket(endpoint, socketKey(hostname, endpoint.addr.port));
+  };
+  let socket: DenoListenSocket;
   if (options.hostname) {
-    endpoint = bind(api, options.hostname, options.port);
+    socket = open(options.hostname);
   } else {
     try {
-      endpoint = bind(api, ANY_HOST, options.port);
+      socket = open(ANY_HOST);
     } catch (error) {
       if (!(error instanceof NetError && (error.code === "EADDRNOTAVAIL" || error.code === "EUNKNOWN"))) throw error;
-      endpoint = bind(api, ANY_HOST_V4, options.port);
+      socket = open(ANY_HOST_V4);
     }
   }
   try {
-    const listener = endpoint.listen({
+    socket.listen({
       cert: options.cert,
       key: options.key,
       alpnProtocols: [...options.alpnProtocols],
       ...transport(options),
     });
     const receiveBuffer = await raiseUdpReceiveBuffer(
-      endpoint.addr,
+      socket.endpoint.addr,
       options.udpReceiveBufferBytes ?? DEFAULT_QUIC_UDP_RECEIVE_BUFFER_BYTES,
     );
-    return new QuicListenerImpl(new DenoListenerBackend(api, endpoint, listener), receiveBuffer);
+    return new QuicListenerImpl(new DenoListenerBackend(api, socket), receiveBuffer);
   } catch (error) {
-    endpoint.close();
-    const localAddr = toNetAddr(endpoint.addr);
+    socket.park();
+    const localAddr = toNetAddr(socket.endpoint.addr);
     throw new NetError(
       "EUNKNOWN",
       `Cannot listen on "${formatAddr(localAddr)}" over quic: ${error instanceof Error ? error.message : error}`,

@@ -6,6 +6,7 @@
  */
 import { isTimeoutReason } from "./_abort.ts";
 import type { QuicConnectionBackend } from "./_quic_connection.ts";
+import type { DenoListenSocket } from "./_quic_deno_socket.ts";
 import type { QuicIncomingBackend, QuicListenerBackend } from "./_quic_listener.ts";
 import type { QuicStreamBackend } from "./_quic_stream.ts";
 import { formatAddr, netAddr } from "./address.ts";
@@ -252,23 +253,24 @@ export class DenoIncomingBackend implements QuicIncomingBackend {
 /** A listening Deno endpoint. */
 export class DenoListenerBackend implements QuicListenerBackend {
   readonly #api: DenoQuicApi;
-  readonly #endpoint: DenoQuicEndpointLike;
-  readonly #listener: DenoQuicListenerLike;
+  readonly #socket: DenoListenSocket;
   readonly addr: NetAddr;
+  readonly #stopping = Promise.withResolvers<null>();
   #stopped = false;
   #closed = false;
 
-  constructor(api: DenoQuicApi, endpoint: DenoQuicEndpointLike, listener: DenoQuicListenerLike) {
+  constructor(api: DenoQuicApi, socket: DenoListenSocket) {
     this.#api = api;
-    this.#endpoint = endpoint;
-    this.#listener = listener;
-    this.addr = toNetAddr(endpoint.addr);
+    this.#socket = socket;
+    this.addr = toNetAddr(socket.endpoint.addr);
   }
 
   async next(): Promise<QuicIncomingBackend | null> {
     if (this.#stopped) return null;
     try {
-      return new DenoIncomingBackend(this.#api, await this.#listener.incoming());
+      // After stop() the accept stays in flight on the socket, for the next listener on it.
+      const incoming = await Promise.race([this.#socket.incoming(), this.#stopping.promise]);
+      return incoming ? new DenoIncomingBackend(this.#api, incoming) : null;
     } catch (error) {
       if (this.#stopped || codeOf(this.#api, error) === "ECLOSED") return null;
       throw new NetError("EUNKNOWN", `Cannot accept on "${formatAddr(this.addr)}" over quic: ${String(error)}`, {
@@ -283,17 +285,18 @@ export class DenoListenerBackend implements QuicListenerBackend {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    try {
-      this.#listener.stop();
-    } catch { /* already stopped */ }
+    this.#socket.stop();
+    this.#stopping.resolve(null);
   }
 
-  closeEndpoint(code: number, reason: string): void {
+  /**
+   * Releases the address. The connections were closed (with the code) by the listener; the
+   * endpoint is not closed but parked, as Deno only frees its port on garbage collection.
+   */
+  closeEndpoint(_code: number, _reason: string): void {
     this.stop();
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.#endpoint.close({ closeCode: code, reason });
-    } catch { /* already closed */ }
+    this.#socket.park();
   }
 }

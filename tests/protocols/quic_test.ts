@@ -255,6 +255,131 @@ test("QUIC: 100 concurrent streams on one connection, each byte-exact", async ()
   await conn.closed;
 });
 
+/** The client's first incoming (server-initiated) stream. */
+async function firstIncoming(conn: QuicConnection): Promise<Conn> {
+  for await (const stream of conn.incomingStreams()) return stream;
+  throw new assert.AssertionError({ message: "the connection closed before the server opened a stream" });
+}
+
+for (const [label, size] of [["1 MiB", 1024 * 1024], ["64 MiB", 64 * 1024 * 1024]] as const) {
+  test(`QUIC server-initiated stream moves ${label} each way at once, byte-exact`, async () => {
+    const certs = await testCerts();
+    const up = randomBytes(size, 21);
+    const down = randomBytes(size, 22);
+    await using s = await serve(certs, async (conn) => {
+      const stream = await conn.openStream();
+      await Promise.all([writeAll(stream, down), expectBytes(stream.readable, up)]);
+      stream.close();
+    });
+    const conn = await connect(certs, s.port);
+    const stream = await firstIncoming(conn);
+    const started = performance.now();
+    await Promise.all([writeAll(stream, up), expectBytes(stream.readable, down)]);
+    const seconds = (performance.now() - started) / 1000;
+    if (size > 1024 * 1024) {
+      report(`${label} each way on a server-initiated stream: ${(2 * size / 1e6 / seconds).toFixed(0)} MB/s total`);
+    }
+    await waitFor(() => s.conns.length === 1, "the server's connection");
+    stream.close();
+    conn.close();
+    await conn.closed;
+    assert.deepEqual(s.errors, []);
+  }, { timeoutMs: 120_000 });
+}
+
+test("QUIC half-close on server-initiated streams: either side's FIN ends the other's reads, the reverse direction flows on", async () => {
+  const certs = await testCerts();
+  const results: string[] = [];
+  await using s = await serve(certs, async (conn) => {
+    // The server finishes first: it sends and FINs, then reads the client's reply to its end.
+    const first = await conn.openStream();
+    await writeAll(first, encode("ping"));
+    results.push(await readText(first));
+    // The client finishes first: the server writes without FIN, reads to the client's FIN, then replies.
+    const second = await conn.openStream();
+    await writeAll(second, encode("hello"), false);
+    const got = await readText(second);
+    await writeAll(second, encode(`got ${got}`));
+    results.push(got);
+  });
+  const conn = await connect(certs, s.port);
+  const incoming = conn.incomingStreams()[Symbol.asyncIterator]();
+  const first = (await incoming.next()).value as Conn;
+  const got = await readText(first); // ends at the server's FIN
+  const writer = first.writable.getWriter();
+  await writer.write(encode(`got ${got}`));
+  await writer.write(encode(" and more"));
+  await writer.close();
+  await first.closed;
+
+  const second = (await incoming.next()).value as Conn;
+  const reader = second.readable.getReader();
+  assert.equal(new TextDecoder().decode((await reader.read()).value), "hello");
+  await writeAll(second, encode("upload")); // FIN: the server's read ends, its writes carry on
+  let rest = "";
+  for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+  assert.equal(rest, "got upload");
+  await second.closed;
+  await waitFor(() => results.length === 2, "the server's side");
+  assert.deepEqual(results, ["got ping and more", "upload"]);
+  conn.close();
+  await conn.closed;
+  assert.deepEqual(s.errors, []);
+});
+
+test("QUIC: 50 concurrent server-initiated streams, each echoed byte-exact by the client", async () => {
+  const certs = await testCerts();
+  let exact = 0;
+  await using s = await serve(certs, async (conn) => {
+    await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+      const stream = await conn.openStream();
+      const data = randomBytes(64 * 1024 + i * 4099, 100 + i);
+      await Promise.all([writeAll(stream, data), expectBytes(stream.readable, data)]);
+      exact++;
+    }));
+  });
+  const conn = await connect(certs, s.port);
+  const echoing = echoStreams(conn);
+  await waitFor(() => exact === 50 || s.errors.length > 0, "50 echoed streams", 30_000);
+  assert.deepEqual(s.errors, []);
+  conn.close();
+  await conn.closed;
+  await echoing;
+}, { timeoutMs: 60_000 });
+
+test("QUIC: a closed listener's port can be listened on again at once, and the new listener serves", async () => {
+  const certs = await testCerts();
+  const options = { hostname: LOOPBACK, cert: certs.certPem, key: certs.keyPem, alpnProtocols: [ALPN] };
+  let port = 0;
+  {
+    await using s = await serve(certs, echoStreams);
+    port = s.port;
+    const conn = await connect(certs, port);
+    const stream = await conn.openStream();
+    await writeAll(stream, encode("before"));
+    assert.equal(await readText(stream), "before");
+    conn.close();
+    await conn.closed;
+  } // the listener closes here, its connections too
+  for (let round = 0; round < 2; round++) {
+    const started = performance.now();
+    const listener = await runtime.listenQuic!({ ...options, port });
+    report(`rebound the closed listener's port in ${(performance.now() - started).toFixed(0)} ms`);
+    assert.equal(listener.addr.port, port);
+    const serving = (async () => {
+      for await (const incoming of listener) void incoming.handshake({ timeoutMs: 10_000 }).then(echoStreams, () => {});
+    })();
+    const conn = await connect(certs, port);
+    const stream = await conn.openStream();
+    await writeAll(stream, encode(`round ${round}`));
+    assert.equal(await readText(stream), `round ${round}`);
+    conn.close();
+    await conn.closed;
+    listener.close();
+    await serving;
+  }
+});
+
 test("QUIC: the listener yields every stream of every connection, not just the first", async () => {
   const certs = await testCerts();
   const seen: string[] = [];

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { TunnelError } from "../../../protocols/tunnel/errors.ts";
-import { runtimeName, test } from "../../_util/test.ts";
+import { test } from "../../_util/test.ts";
 import { waitFor } from "../../_util/wait.ts";
 import {
   connectClient,
@@ -25,11 +25,7 @@ import {
   type TransportFixture,
 } from "./_tunnel_util.ts";
 
-// Bun 1.4.5's node:quic: streams the server opens fail at the client (STOP_SENDING, "Invalid
-// state: Failed"), and the tunnel's streams are server-opened; QUIC scenarios run on Deno only.
-const TRANSPORTS: TransportFixture[] = runtimeName === "bun"
-  ? [TCP_TRANSPORT, TLS_TRANSPORT]
-  : [TCP_TRANSPORT, TLS_TRANSPORT, QUIC_TRANSPORT];
+const TRANSPORTS: TransportFixture[] = [TCP_TRANSPORT, TLS_TRANSPORT, QUIC_TRANSPORT];
 
 for (const transport of TRANSPORTS) {
   const name = (what: string) => `reverse tunnel over ${transport.name}: ${what}`;
@@ -186,9 +182,6 @@ for (const transport of TRANSPORTS) {
   });
 
   test(name("the client reconnects after the server restarts and the same public port works again"), async () => {
-    // A QUIC endpoint closed in this process keeps its UDP port until its connections drained
-    // (Deno 2.9); a restarted process does not wait. Covered for TCP and TLS here.
-    if (transport.name === "quic") return;
     await using echo = await startEchoServer();
     let server = await startServer(transport, { resumeGraceMs: 5_000 });
     const serverPort = server.addr!.port;
