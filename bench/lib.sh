@@ -103,9 +103,9 @@ stop_backends() {
 SYSTEMS_DEFAULT="direct nginx haproxy haproxy-splice-forced socat engine-deno engine-bun \
 engine-deno-pump engine-bun-pump engine-deno-ha engine-deno-server engine-deno-client engine-deno-high-throughput"
 SYSTEMS_KNOWN="$SYSTEMS_DEFAULT engine-bun-ha engine-bun-server engine-bun-client engine-bun-high-throughput deno-naive bun-naive \
-ssh-r ssh-r-aes128gcm tunnel-deno-tls tunnel-bun-tls tunnel-deno-tcp tunnel-bun-tcp"
+ssh-r ssh-r-aes128gcm tunnel-deno-tls tunnel-bun-tls tunnel-deno-tcp tunnel-bun-tcp tunnel-deno-quic tunnel-bun-quic"
 # The reverse-tunnel matrix (bench/run.sh --tunnel): ssh -R as the anchor, our tunnel on both runtimes.
-SYSTEMS_TUNNEL="direct ssh-r ssh-r-aes128gcm tunnel-deno-tls tunnel-bun-tls tunnel-deno-tcp tunnel-bun-tcp"
+SYSTEMS_TUNNEL="direct ssh-r ssh-r-aes128gcm tunnel-deno-tls tunnel-bun-tls tunnel-deno-tcp tunnel-bun-tcp tunnel-deno-quic tunnel-bun-quic"
 
 _port_counter=0
 next_port() { # sets SYS_PORT: a fresh port per start, so a lingering process cannot answer
@@ -137,7 +137,7 @@ system_cmd() { # name listen target -> command line on stdout (run from the repo
     # reverse tunnels: the "proxy" is the whole tree (both ends); their session port is LISTEN+1000
     ssh-r) echo "$BENCH_DIR/proxies/ssh-reverse.sh $l $t $d default" ;; # chacha20-poly1305
     ssh-r-aes128gcm) echo "$BENCH_DIR/proxies/ssh-reverse.sh $l $t $d aes128-gcm@openssh.com" ;;
-    tunnel-deno-tls | tunnel-bun-tls | tunnel-deno-tcp | tunnel-bun-tcp)
+    tunnel-deno-tls | tunnel-bun-tls | tunnel-deno-tcp | tunnel-bun-tcp | tunnel-deno-quic | tunnel-bun-quic)
       rt="${name#tunnel-}"
       echo "$BENCH_DIR/proxies/ts-tunnel.sh $l $t $d ${rt%%-*} ${rt#*-}" ;;
     bun-naive) echo "$BUN $BENCH_DIR/proxies/bun-naive.ts $l $t" ;;

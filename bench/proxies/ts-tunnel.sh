@@ -7,7 +7,7 @@
 #   load -> 127.0.0.1:LISTEN (server's public port) -> tunnel session over
 #        127.0.0.1:LISTEN+1000 (TLS or TCP, one connection) -> client -> 127.0.0.1:TARGET
 #
-#   ts-tunnel.sh LISTEN TARGET DIR RUNTIME(deno|bun) TRANSPORT(tls|tcp)
+#   ts-tunnel.sh LISTEN TARGET DIR RUNTIME(deno|bun) TRANSPORT(tls|tcp|quic)
 set -euo pipefail
 listen="$1" target="$2" dir="$3" runtime="$4" transport="$5"
 control=$((listen + 1000))
@@ -32,7 +32,7 @@ case "$runtime" in
   *) echo "runtime must be deno or bun" >&2; exit 2 ;;
 esac
 tls_server=() tls_client=()
-if [[ "$transport" == tls ]]; then
+if [[ "$transport" == tls || "$transport" == quic ]]; then
   tls_server=(-cert "$dir/fullchain.pem" -key "$dir/leaf.key")
   tls_client=(-ca "$dir/ca.pem" -server-name localhost)
 fi
