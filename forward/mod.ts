@@ -22,3 +22,5 @@ export * from "./monitoring.ts";
 export { type AdminConfig, type ServeContext, serveTunnels } from "./serve.ts";
 export { BufferPool } from "./buffer_pool.ts";
 export { IDLE_CHECKS_PER_TIMEOUT, IdleWatch, type IntervalTimer } from "./idle_watch.ts";
+export { SOCKET_OPTION_KEYS, type SocketOptionKey } from "./_config_socket.ts";
+export type { SocketOptionStats, SocketSide } from "./_socket_tuning.ts";
