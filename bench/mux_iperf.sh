@@ -11,9 +11,15 @@
 set -euo pipefail
 runtime="$1" transport="$2" streams="${3:-1}" repeats="${4:-3}"
 repo="${5:-$(cd "$(dirname "$0")/.." && pwd)}"
-listen="${MUX_IPERF_LISTEN:-34600}" target="${MUX_IPERF_TARGET:-34501}" seconds="${MUX_IPERF_SECONDS:-5}"
+listen="${MUX_IPERF_LISTEN:-34690}" target="${MUX_IPERF_TARGET:-34591}" seconds="${MUX_IPERF_SECONDS:-5}"
 dir="${MUX_IPERF_DIR:-/tmp/mux_iperf_certs}"
 
+for port in "$target" "$listen" "$((listen + 1000))"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is in use (someone else's iperf3 or tunnel?): set MUX_IPERF_LISTEN/MUX_IPERF_TARGET" >&2
+    exit 2
+  fi
+done
 iperf3 -s -p "$target" -B 127.0.0.1 >/dev/null 2>&1 &
 server_pid=$!
 bash "$repo/bench/proxies/ts-tunnel.sh" "$listen" "$target" "$dir" "$runtime" "$transport" &

@@ -1,35 +1,54 @@
 /**
- * Internal: the one reader of a mux session. It reads the connection with a large buffer (pull
- * I/O), takes the runtime's callbacks (push I/O), or reads its web stream, and hands every frame
- * to the session synchronously. It never pauses: the peer's windows bound what it can send, and
- * a peer that exceeds them ends the session.
+ * Internal: the one reader of a mux session. It reads the connection into large pooled buffers
+ * (pull I/O), takes the runtime's callbacks (push I/O), or reads its web stream, and hands every
+ * frame to the session synchronously. It never pauses: the peer's windows bound what it can send,
+ * and a peer that exceeds them ends the session.
+ *
+ * On pull I/O, `DATA` payloads stay where they were read (streams keep views of the
+ * {@linkcode ReadBuffer}); the reader goes on reading into the rest of the buffer, and only when
+ * less than {@linkcode MIN_READ_BYTES} is left does it move the partial frame at the end (at most
+ * one frame) to the start of the same buffer, or of a pooled one if streams still view this one.
  * @module
  */
 import type { NativeIO, PullIO, PushIO } from "../_native_io.ts";
 import type { Conn } from "../types.ts";
 import type { PayloadOwnership } from "./_byte_queue.ts";
-import { type Frame, FrameParser } from "./mux_frame.ts";
+import { type ReadBuffer, ReadBufferPool } from "./_mux_buffers.ts";
+import { TunnelError } from "./errors.ts";
+import { type Frame, FRAME_HEADER_BYTES, frameHeaderProblem, FrameParser, type FrameType } from "./mux_frame.ts";
 
-/** Size of each read on pull I/O. */
-export const READ_BUFFER_BYTES = 64 * 1024;
-/** A read at least this large lends its buffer to the streams (no copy); smaller reads are copied. */
-const LEND_MIN_READ_BYTES = 16 * 1024;
+/** Size of the pooled read buffers on pull I/O. */
+export const READ_BUFFER_BYTES = 256 * 1024;
+/** Room a read gets at least: with less left in the buffer, the reader moves on to a fresh one. */
+export const MIN_READ_BYTES = 64 * 1024;
+/** Free read buffers a session keeps while busy. */
+const POOLED_READ_BUFFERS = 2;
+/** A read smaller than this (control traffic, an idle session) lets the free buffers go. */
+const IDLE_READ_BYTES = 4096;
 /** Web-stream chunks up to this size are lent to the streams as they are. */
 const LEND_MAX_CHUNK_BYTES = 256 * 1024;
 
 /** What the reader reports to its session. */
 export interface ReaderHooks {
-  /** One frame; returns true if a stream kept a view of the payload. May throw TunnelError. */
-  onFrame(frame: Frame, ownership: PayloadOwnership): boolean;
+  /**
+   * One frame. With `borrow`, a stream may keep a view of the payload (retaining `lease`, the
+   * pooled buffer it views, if any). May throw TunnelError.
+   */
+  onFrame(frame: Frame, ownership: PayloadOwnership, lease: ReadBuffer | undefined): void;
   /** The connection ended (`error` undefined) or failed, or a frame was invalid. Called once. */
   onEnd(error: unknown): void;
   /** Push I/O: the connection can take more writes, or closed. */
   onDrain(): void;
+  /** Push I/O: a chunk was parsed (views into it are valid until this returns). */
+  onChunkEnd(): void;
 }
 
 /** The session's reader; starts at construction. */
 export class MuxReader {
   #parser = new FrameParser();
+  #pool = new ReadBufferPool(READ_BUFFER_BYTES, POOLED_READ_BUFFERS);
+  /** Pull I/O: bytes of a partial frame at the end of the read buffer. */
+  #partialBytes = 0;
   #hooks: ReaderHooks;
   #stopped = false;
   #webReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -46,7 +65,7 @@ export class MuxReader {
 
   /** Bytes held for a partial frame. */
   get bufferedBytes(): number {
-    return this.#parser.bufferedBytes;
+    return this.#parser.bufferedBytes + this.#partialBytes;
   }
 
   /** Stops reading (the session closes the connection next). */
@@ -63,33 +82,70 @@ export class MuxReader {
     this.stop();
   }
 
-  /** Parses a chunk; returns true if a stream kept a view into it. */
-  #feed(chunk: Uint8Array, ownership: PayloadOwnership): boolean {
+  /** Parses a chunk (push I/O and web streams). */
+  #feed(chunk: Uint8Array, ownership: PayloadOwnership): void {
     this.#parser.push(chunk);
-    let lent = false;
     for (let frame = this.#parser.next(); frame !== undefined; frame = this.#parser.next()) {
-      const own: PayloadOwnership = frame.payload.buffer === chunk.buffer ? ownership : "own";
-      if (this.#hooks.onFrame(frame, own) && own === "borrow") lent = true;
+      this.#hooks.onFrame(frame, frame.payload.buffer === chunk.buffer ? ownership : "own", undefined);
       if (this.#stopped) break;
     }
-    return lent;
   }
 
   async #pull(io: PullIO): Promise<void> {
     await Promise.resolve(); // let the session finish its constructor
-    let buffer = new Uint8Array(READ_BUFFER_BYTES);
+    const pool = this.#pool;
+    let buffer = pool.get();
+    let start = 0;
+    let end = 0;
     try {
       while (!this.#stopped) {
-        const n = await io.read(buffer);
+        if (buffer.bytes.byteLength - end < MIN_READ_BYTES || (start === end && !buffer.shared)) {
+          const rest = end - start;
+          if (!buffer.shared) {
+            if (rest > 0) buffer.bytes.copyWithin(0, start, end);
+          } else {
+            const next = pool.get();
+            if (rest > 0) next.bytes.set(buffer.bytes.subarray(start, end));
+            buffer.release();
+            buffer = next;
+          }
+          start = 0;
+          end = rest;
+        }
+        const n = await io.read(buffer.bytes.subarray(end));
         if (this.#stopped) return;
         if (n === null) return this.#end(undefined);
-        if (this.#feed(buffer.subarray(0, n), n >= LEND_MIN_READ_BYTES ? "borrow" : "copy")) {
-          buffer = new Uint8Array(READ_BUFFER_BYTES);
-        }
+        end += n;
+        if (n < IDLE_READ_BYTES) pool.clear();
+        start = this.#parse(buffer, start, end);
+        this.#partialBytes = end - start;
       }
     } catch (error) {
       this.#end(error);
+    } finally {
+      buffer.release();
+      pool.clear();
     }
+  }
+
+  /** Hands out the complete frames in `buffer` from `start` to `end`; returns where the first incomplete one starts. */
+  #parse(buffer: ReadBuffer, start: number, end: number): number {
+    const bytes = buffer.bytes;
+    let at = start;
+    while (end - at >= FRAME_HEADER_BYTES) {
+      const type = bytes[at];
+      const streamId = u32(bytes, at + 1);
+      const length = u32(bytes, at + 5);
+      const problem = frameHeaderProblem(type, streamId, length);
+      if (problem !== undefined) throw new TunnelError("protocol", `Invalid mux frame: ${problem}`);
+      const frameEnd = at + FRAME_HEADER_BYTES + length;
+      if (frameEnd > end) break;
+      const payload = bytes.subarray(at + FRAME_HEADER_BYTES, frameEnd);
+      at = frameEnd;
+      this.#hooks.onFrame({ type: type as FrameType, streamId, payload }, "borrow", buffer);
+      if (this.#stopped) break;
+    }
+    return at;
   }
 
   #push(io: PushIO): Promise<void> {
@@ -99,6 +155,7 @@ export class MuxReader {
         if (this.#stopped) return;
         try {
           this.#feed(chunk, "copy"); // the runtime may reuse `chunk`
+          this.#hooks.onChunkEnd();
         } catch (error) {
           this.#end(error);
         }
@@ -130,4 +187,8 @@ export class MuxReader {
       this.#end(error);
     }
   }
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
 }

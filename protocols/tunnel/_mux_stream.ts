@@ -1,14 +1,18 @@
 /**
  * Internal: one stream of a mux session, as a {@linkcode TunnelStream}. It holds the receive
  * queue with its window, the send queue with its credit, half-close and reset; the session's
- * reader pushes payloads in, its writer pulls frames out. It also offers pull I/O (read into a
- * caller's buffer, write resolving once copied) for the forward engine's native pump.
+ * reader pushes payloads in, its writer pulls frames out. For the forward engine's native pumps
+ * it offers the same kind of I/O as the session's connection: pull I/O (read into a caller's
+ * buffer, write resolving once copied; Deno), or push I/O ({@linkcode StreamPushIO}; Bun), so a
+ * pump moves bytes between a stream and a runtime socket.
  * @module
  */
-import { NATIVE_IO, type PullIO } from "../_native_io.ts";
+import { NATIVE_IO, type NativeIO, type PullIO } from "../_native_io.ts";
 import { NetError, type NetErrorCode } from "../errors.ts";
 import type { NetAddr, ProtocolName } from "../types.ts";
 import { ByteQueue, type PayloadOwnership } from "./_byte_queue.ts";
+import type { ReadBuffer } from "./_mux_buffers.ts";
+import { type PushBatch, type PushSource, StreamPushIO } from "./_mux_push_io.ts";
 import { SendQueue } from "./_send_queue.ts";
 import { TUNNEL_ERROR_NUMBERS, TunnelError, type TunnelErrorCode, tunnelErrorCodeOf } from "./errors.ts";
 import { FRAME_HEADER_BYTES, FrameType, MAX_DATA_BYTES, writeFrameHeader } from "./mux_frame.ts";
@@ -16,6 +20,14 @@ import type { TunnelStream } from "./mux_stream.ts";
 
 /** Largest send credit a peer may grant (as HTTP/2). */
 export const MAX_WINDOW_BYTES = 0x7fff_ffff;
+/**
+ * Consumed bytes, as a fraction of the window, that make a stream send `WINDOW`. A quarter keeps
+ * the sender supplied with credit while the update travels (half would leave it idle for a round
+ * trip whenever the receiver drains in large steps).
+ */
+export const WINDOW_UPDATE_FRACTION = 1 / 4;
+/** Push I/O: bytes a stream's send queue takes (copied) before `write` takes no more. */
+export const PUSH_SEND_BUFFER_BYTES = 256 * 1024;
 
 /** What a stream needs from its session. */
 export interface StreamHost {
@@ -24,10 +36,15 @@ export interface StreamHost {
   readonly protocol: ProtocolName;
   /** The receive window each stream grants. */
   readonly windowBytes: number;
-  /** The stream has a frame to send (data within credit, or a FIN). */
-  wantSend(stream: MuxStream): void;
-  /** The stream has a WINDOW increment to send. */
-  wantWindow(stream: MuxStream): void;
+  /** Set when streams offer push I/O (the session's connection does) rather than pull I/O. */
+  readonly pushBatch: PushBatch | undefined;
+  /**
+   * The stream has a frame to send (data within credit, or a FIN). `now`: an idle writer starts
+   * at once (push I/O writes synchronously while the connection takes the bytes).
+   */
+  wantSend(stream: MuxStream, now?: boolean): void;
+  /** The stream has a WINDOW increment to send; `urgent` once the application consumed bytes. */
+  wantWindow(stream: MuxStream, urgent?: boolean): void;
   /** Sends RST with `code` and forgets the stream. */
   sendReset(stream: MuxStream, code: number): void;
   /** Both directions ended: forget the stream. */
@@ -37,7 +54,7 @@ export interface StreamHost {
 }
 
 /** A multiplexed stream; created by the session only. */
-export class MuxStream implements TunnelStream, PullIO {
+export class MuxStream implements TunnelStream, PullIO, PushSource {
   readonly kind = "pull" as const;
   readonly id: number;
   #host: StreamHost;
@@ -66,6 +83,7 @@ export class MuxStream implements TunnelStream, PullIO {
   #closed = Promise.withResolvers<void>();
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
+  #pushIO: StreamPushIO | undefined;
   /** Session bookkeeping: queued in the writer's round-robin ring. */
   inRing = false;
   /** Session bookkeeping: WINDOW increment waiting to be sent. */
@@ -78,8 +96,9 @@ export class MuxStream implements TunnelStream, PullIO {
     this.#credit = sendCredit;
   }
 
-  get [NATIVE_IO](): PullIO {
-    return this;
+  get [NATIVE_IO](): NativeIO {
+    const batch = this.#host.pushBatch;
+    return batch ? (this.#pushIO ??= new StreamPushIO(this, batch)) : this;
   }
 
   get localAddr(): NetAddr {
@@ -105,7 +124,7 @@ export class MuxStream implements TunnelStream, PullIO {
 
   // ---- Frames from the peer (called by the session; a TunnelError ends the session) ----
 
-  onData(payload: Uint8Array, ownership: PayloadOwnership): boolean {
+  onData(payload: Uint8Array, ownership: PayloadOwnership, lease?: ReadBuffer): void {
     if (this.#remoteFin) throw violation(`DATA after FIN on stream ${this.id}`);
     if (payload.byteLength > this.#recvWindow) {
       throw violation(
@@ -113,10 +132,15 @@ export class MuxStream implements TunnelStream, PullIO {
       );
     }
     this.#recvWindow -= payload.byteLength;
-    if (this.#readEnded) return false; // nobody reads any more: count it, drop it
-    const kept = this.#queue.push(payload, ownership);
+    if (this.#readEnded) return; // nobody reads any more: count it, drop it
+    if (this.#pushIO?.ready && this.#queue.bytes === 0) {
+      // Push I/O with nothing queued: the sink takes the payload where it is (it keeps no view).
+      this.#pushIO.collect(payload);
+      this.#consumed(payload.byteLength);
+      return;
+    }
+    this.#queue.push(payload, ownership, lease);
     this.#wakeReader();
-    return kept;
   }
 
   onFin(): void {
@@ -177,6 +201,7 @@ export class MuxStream implements TunnelStream, PullIO {
     this.#writeError ??= error;
     this.#send.fail(this.#writeError);
     for (const resolve of this.#finWaiters.splice(0)) resolve();
+    this.#pushIO?.roomAgain(); // a refused sink's next write learns the stream is closed
   }
 
   #failReads(error: NetError): void {
@@ -198,24 +223,28 @@ export class MuxStream implements TunnelStream, PullIO {
     const waiter = this.#readWaiter;
     this.#readWaiter = undefined;
     waiter?.resolve();
+    this.#pushIO?.wake();
   }
 
-  /** The application took `n` bytes: grant them back once half the window was consumed. */
+  /**
+   * The application took `n` bytes: grant them back once a {@linkcode WINDOW_UPDATE_FRACTION} of
+   * the window was consumed, at once (the writer coalesces what accrues while it is busy).
+   */
   #consumed(n: number): void {
     if (this.#remoteFin || this.#done) return;
     this.#unacked += n;
-    if (this.#unacked >= this.#host.windowBytes / 2) {
+    if (this.#unacked >= this.#host.windowBytes * WINDOW_UPDATE_FRACTION) {
       this.#recvWindow += this.#unacked;
       this.windowToSend += this.#unacked;
       this.#unacked = 0;
-      this.#host.wantWindow(this);
+      this.#host.wantWindow(this, true);
     }
   }
 
-  /** Resolves to the next chunk (a view, no copy) of at most `max` bytes, or `null` at the end. */
+  /** Resolves to the next chunk (a view the caller keeps) of at most `max` bytes, or `null` at the end. */
   async #next(max: number): Promise<Uint8Array | null> {
     while (true) {
-      const chunk = this.#queue.take(max);
+      const chunk = this.#queue.take(max, true);
       if (chunk) {
         this.#consumed(chunk.byteLength);
         return chunk;
@@ -228,12 +257,17 @@ export class MuxStream implements TunnelStream, PullIO {
   }
 
   /** {@linkcode PullIO.read}: copies up to `buffer.byteLength` bytes; `null` at the end. */
-  async read(buffer: Uint8Array): Promise<number | null> {
-    if (this.#queue.bytes === 0) {
-      const first = await this.#next(buffer.byteLength);
-      if (first === null) return null;
-      buffer.set(first);
-      return first.byteLength + this.#readMore(buffer.subarray(first.byteLength));
+  read(buffer: Uint8Array): Promise<number | null> {
+    if (this.#queue.bytes > 0) return Promise.resolve(this.#readMore(buffer));
+    return this.#readLater(buffer);
+  }
+
+  async #readLater(buffer: Uint8Array): Promise<number | null> {
+    while (this.#queue.bytes === 0) {
+      if (this.#readError) throw this.#readError;
+      if (this.#remoteFin || this.#readEnded) return null;
+      this.#readWaiter ??= Promise.withResolvers<void>();
+      await this.#readWaiter.promise;
     }
     return this.#readMore(buffer);
   }
@@ -312,6 +346,7 @@ export class MuxStream implements TunnelStream, PullIO {
       writeFrameHeader(out, at, FrameType.DATA, this.id, n);
       this.#send.copyOut(out, at + FRAME_HEADER_BYTES, n);
       this.#credit -= n;
+      if (this.#pushIO && this.#send.bytes <= PUSH_SEND_BUFFER_BYTES / 2) this.#pushIO.roomAgain();
       return FRAME_HEADER_BYTES + n;
     }
     if (!this.#finRequested || this.#finSent || space < FRAME_HEADER_BYTES) return 0;
@@ -323,6 +358,39 @@ export class MuxStream implements TunnelStream, PullIO {
     return FRAME_HEADER_BYTES;
   }
 
+  // ---- Push I/O (PushSource, for StreamPushIO) ----
+
+  takeForSink(): Uint8Array | undefined {
+    const chunk = this.#queue.take(Infinity, false);
+    if (chunk) this.#consumed(chunk.byteLength);
+    return chunk;
+  }
+
+  get readFailure(): Error | undefined {
+    return this.#readError;
+  }
+
+  get remoteFinished(): boolean {
+    return this.#remoteFin;
+  }
+
+  pushWrite(data: Uint8Array): number {
+    if (this.#writeError || this.#finRequested) return -1;
+    const n = Math.min(PUSH_SEND_BUFFER_BYTES - this.#send.bytes, data.byteLength);
+    if (n <= 0) return 0;
+    const part = n === data.byteLength ? data : data.subarray(0, n);
+    if (this.#credit > 0) {
+      // With credit, an idle writer copies `part` straight into its batch and writes it now;
+      // only what it leaves is copied into the queue (the caller may reuse `data` after we return).
+      this.#send.enqueueTransient(part);
+      this.#host.wantSend(this, true);
+      this.#send.keepRest();
+    } else {
+      this.#send.enqueueCopy(part);
+    }
+    return n;
+  }
+
   // ---- Closing ----
 
   /** Aborts both directions and tells the peer (`RST` with `code`, 0 for no error). */
@@ -331,6 +399,7 @@ export class MuxStream implements TunnelStream, PullIO {
       return this.#host.closeSession(code === 0 ? undefined : new TunnelError(tunnelErrorCodeOf(code), detail));
     }
     this.#readEnded = true;
+    this.#pushIO?.detach();
     this.#queue.clear();
     this.#wakeReader();
     if (this.#done) return;
@@ -352,6 +421,7 @@ export class MuxStream implements TunnelStream, PullIO {
     if (this.id === 0) return this.#host.closeSession();
     const unread = this.#queue.bytes > 0;
     this.#readEnded = true;
+    this.#pushIO?.detach();
     this.#queue.clear();
     this.#wakeReader();
     if (this.#done || this.#closeRequested) return;

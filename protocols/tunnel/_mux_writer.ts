@@ -44,8 +44,10 @@ export class MuxWriter {
   #alive = true;
   #flushing = false;
   #finalRst: number | undefined;
-  #loop: Promise<void> = Promise.resolve();
+  #loopDone: PromiseWithResolvers<void> | undefined;
   #drain: PromiseWithResolvers<void> | undefined;
+  readonly #resume = (): void => this.#run();
+  readonly #failed = (error: unknown): void => this.#fail(error);
 
   constructor(conn: Conn, io: NativeIO | undefined, hooks: WriterHooks) {
     this.#conn = conn;
@@ -60,7 +62,7 @@ export class MuxWriter {
 
   /** Resolves when the current write loop (if any) has ended. */
   get done(): Promise<void> {
-    return this.#loop;
+    return this.#loopDone?.promise ?? Promise.resolve();
   }
 
   /** Bytes of control frames waiting. */
@@ -69,7 +71,7 @@ export class MuxWriter {
   }
 
   /** A stream has data or a FIN to send. Stream 0 is served before the others. */
-  wantSend(stream: MuxStream): void {
+  wantSend(stream: MuxStream, now = false): void {
     if (stream.id === 0) {
       this.#controlStream = stream;
     } else {
@@ -79,14 +81,18 @@ export class MuxWriter {
         this.#ring.push(stream);
       }
     }
-    this.#schedule();
+    this.#schedule(now);
   }
 
-  /** A stream has a WINDOW increment to send. */
-  wantWindow(stream: MuxStream): void {
+  /**
+   * A stream has a WINDOW increment to send. `urgent`: the application just consumed the bytes,
+   * so the writer, if idle, starts at once (in the middle of a large read, the peer gets its
+   * credit back before the rest of the read is handed out).
+   */
+  wantWindow(stream: MuxStream, urgent = false): void {
     if (this.#flushing) return;
     this.#windows.add(stream);
-    this.#schedule();
+    this.#schedule(urgent);
   }
 
   /** Queues a complete control frame. */
@@ -128,41 +134,55 @@ export class MuxWriter {
     waiter?.resolve();
   }
 
-  #schedule(): void {
+  #schedule(now = false): void {
     if (this.#writing || !this.#alive) return;
     this.#writing = true;
-    // A microtask later: whatever else this task queues joins the same batch.
-    this.#loop = Promise.resolve().then(() => this.#run());
+    this.#loopDone = Promise.withResolvers<void>();
+    // Otherwise a microtask later, so whatever else this task queues joins the same batch.
+    if (now) this.#run();
+    else queueMicrotask(this.#resume);
   }
 
-  async #run(): Promise<void> {
+  /** Fills and writes batches until nothing is left; a write that completes at once (push I/O) continues synchronously. */
+  #run(): void {
     try {
       while (true) {
         const n = this.#fill(this.#out);
         if (n === 0) break;
-        await this.#write(n);
+        const pending = this.#write(n);
+        if (pending) {
+          pending.then(this.#resume, this.#failed);
+          return;
+        }
       }
     } catch (error) {
-      this.#alive = false;
-      this.#writing = false;
-      this.#hooks.onError(error);
-      return;
+      return this.#fail(error);
     }
     this.#writing = false;
+    this.#loopDone?.resolve();
     this.#hooks.onIdle();
   }
 
-  async #write(n: number): Promise<void> {
-    const io = this.#io;
-    if (io?.kind === "pull") return await writePull(io, this.#out, n);
-    if (io?.kind === "push") return await this.#writePush(io, this.#out, n);
-    this.#webWriter ??= this.#conn.writable.getWriter();
-    // A generic sink may keep the chunk: give it its own copy, keep the batch buffer.
-    await this.#webWriter.write(this.#out.slice(0, n));
+  #fail(error: unknown): void {
+    this.#alive = false;
+    this.#writing = false;
+    this.#loopDone?.resolve();
+    this.#hooks.onError(error);
   }
 
-  async #writePush(io: PushIO, out: Uint8Array, n: number): Promise<void> {
-    for (let off = 0; off < n;) {
+  /** Writes the batch; returns a promise unless it was written at once. */
+  #write(n: number): Promise<void> | undefined {
+    const io = this.#io;
+    if (io?.kind === "pull") return writePull(io, this.#out, n);
+    if (io?.kind === "push") return this.#writePush(io, this.#out, 0, n);
+    this.#webWriter ??= this.#conn.writable.getWriter();
+    // A generic sink may keep the chunk: give it its own copy, keep the batch buffer.
+    return this.#webWriter.write(this.#out.slice(0, n));
+  }
+
+  /** Writes `out[off, n)` to push I/O: synchronously while the socket takes it, then after each `drain`. */
+  #writePush(io: PushIO, out: Uint8Array, off: number, n: number): Promise<void> | undefined {
+    while (off < n) {
       const written = io.write(out.subarray(off, n));
       if (written < 0) {
         throw new NetError("ECLOSED", "Cannot write on tunnel session: connection is closed", {
@@ -174,9 +194,11 @@ export class MuxWriter {
       off += written;
       if (off < n) {
         this.#drain ??= Promise.withResolvers<void>();
-        await this.#drain.promise;
+        const resume = off;
+        return this.#drain.promise.then(() => this.#writePush(io, out, resume, n));
       }
     }
+    return undefined;
   }
 
   #fill(out: Uint8Array): number {

@@ -9,6 +9,8 @@ import { nativeIO } from "../_native_io.ts";
 import { NetError, type NetErrorCode } from "../errors.ts";
 import type { Conn, NetAddr, ProtocolName } from "../types.ts";
 import type { PayloadOwnership } from "./_byte_queue.ts";
+import type { ReadBuffer } from "./_mux_buffers.ts";
+import { PushBatch } from "./_mux_push_io.ts";
 import { MuxReader } from "./_mux_reader.ts";
 import { MuxStream, type StreamHost } from "./_mux_stream.ts";
 import { MuxWriter } from "./_mux_writer.ts";
@@ -100,6 +102,7 @@ export class MuxSession implements AsyncDisposable {
   readonly #host: StreamHost;
   readonly #writer: MuxWriter;
   readonly #reader: MuxReader;
+  readonly #pushBatch: PushBatch | undefined;
   #closing = false;
   #connClosed = false;
   #closeReason: unknown;
@@ -130,8 +133,9 @@ export class MuxSession implements AsyncDisposable {
     this.#flushTimeoutMs = flushTimeoutMs;
     this.#protocol = protocol;
     this.#streams = new StreamTable(role, maxStreams);
-    this.#host = this.#makeHost();
     const io = useNative ? nativeIO(conn) : undefined;
+    this.#pushBatch = io?.kind === "push" ? new PushBatch() : undefined;
+    this.#host = this.#makeHost();
     this.#writer = new MuxWriter(conn, io, {
       onIdle: () => this.#onWriterIdle(),
       onError: (error) => this.#shutdown(error, false, undefined),
@@ -140,9 +144,10 @@ export class MuxSession implements AsyncDisposable {
     this.control = this.#controlStream;
     this.#grantExtraWindow(this.#controlStream);
     this.#reader = new MuxReader(conn, io, {
-      onFrame: (frame, ownership) => this.#onFrame(frame, ownership),
+      onFrame: (frame, ownership, lease) => this.#onFrame(frame, ownership, lease),
       onEnd: (error) => this.#onReadEnd(error),
       onDrain: () => this.#writer.drained(),
+      onChunkEnd: () => this.#pushBatch?.flush(),
     });
   }
 
@@ -157,8 +162,9 @@ export class MuxSession implements AsyncDisposable {
       },
       protocol: this.#protocol,
       windowBytes: this.#windowBytes,
-      wantSend: (stream) => this.#writer.wantSend(stream),
-      wantWindow: (stream) => this.#writer.wantWindow(stream),
+      pushBatch: this.#pushBatch,
+      wantSend: (stream, now) => this.#writer.wantSend(stream, now),
+      wantWindow: (stream, urgent) => this.#writer.wantWindow(stream, urgent),
       sendReset: (stream, code) => {
         this.#streams.delete(stream.id);
         this.#queueControl(encodeFrame(FrameType.RST, stream.id, u16(code)));
@@ -291,13 +297,14 @@ export class MuxSession implements AsyncDisposable {
     return frame.streamId === 0 ? this.#controlStream : this.#streams.lookup(frame.type, frame.streamId);
   }
 
-  /** Handles one frame; returns true if a stream kept a view of the payload. Throws TunnelError. */
-  #onFrame(frame: Frame, ownership: PayloadOwnership): boolean {
-    if (this.#closing) return false;
+  /** Handles one frame; a stream may keep a view of a `DATA` payload (see `ByteQueue`). Throws TunnelError. */
+  #onFrame(frame: Frame, ownership: PayloadOwnership, lease: ReadBuffer | undefined): void {
+    if (this.#closing) return;
     const { type, streamId: id, payload } = frame;
     switch (type) {
       case FrameType.DATA:
-        return this.#lookup(frame)?.onData(payload, ownership) ?? false;
+        this.#lookup(frame)?.onData(payload, ownership, lease);
+        break;
       case FrameType.OPEN:
         this.#onOpen(id, payload);
         break;
@@ -325,7 +332,6 @@ export class MuxSession implements AsyncDisposable {
         this.#pings.answer(payload);
         break;
     }
-    return false;
   }
 
   #onOpen(id: number, header: Uint8Array): void {

@@ -106,6 +106,24 @@ export function encodeFrame(type: FrameType, streamId: number, payload: Uint8Arr
   return out;
 }
 
+/**
+ * Checks a frame header's type and length (PROTOCOL.md section 5).
+ *
+ * @param type The type byte.
+ * @param streamId The stream id (for the message).
+ * @param length The payload length.
+ * @returns What is wrong with it, or `undefined` if it is valid.
+ */
+export function frameHeaderProblem(type: number, streamId: number, length: number): string | undefined {
+  const limits = LIMITS[type];
+  if (!limits) return `unknown type ${type} on stream ${streamId}`;
+  if (length < limits[0] || length > limits[1]) {
+    const expected = limits[0] === limits[1] ? `exactly ${limits[0]}` : `${limits[0]} to ${limits[1]}`;
+    return `${NAMES[type]} on stream ${streamId} has length ${length}, expected ${expected} bytes`;
+  }
+  return undefined;
+}
+
 function u32(bytes: Uint8Array, at: number): number {
   return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
 }
@@ -193,12 +211,8 @@ export class FrameParser {
     const type = header[headerAt];
     const streamId = u32(header, headerAt + 1);
     const length = u32(header, headerAt + 5);
-    const limits = LIMITS[type];
-    if (!limits) return this.#fail(`unknown type ${type} on stream ${streamId}`);
-    if (length < limits[0] || length > limits[1]) {
-      const expected = limits[0] === limits[1] ? `exactly ${limits[0]}` : `${limits[0]} to ${limits[1]}`;
-      return this.#fail(`${NAMES[type]} on stream ${streamId} has length ${length}, expected ${expected} bytes`);
-    }
+    const problem = frameHeaderProblem(type, streamId, length);
+    if (problem !== undefined) return this.#fail(problem);
     if (chunk.byteLength - this.#at >= length) {
       const payload = chunk.subarray(this.#at, this.#at + length);
       this.#at += length;

@@ -8,7 +8,9 @@
 import assert from "node:assert/strict";
 import process from "node:process";
 import { setImmediate } from "node:timers";
+import { nativeIO } from "../../../protocols/_native_io.ts";
 import { isCleanClose } from "../../../protocols/errors.ts";
+import type { Conn } from "../../../protocols/types.ts";
 import { ControlChannel } from "../../../protocols/tunnel/control_channel.ts";
 import { TunnelError } from "../../../protocols/tunnel/errors.ts";
 import { encodeMessage, parseMessage } from "../../../protocols/tunnel/messages.ts";
@@ -23,6 +25,7 @@ import {
 import { decodeStreamHeader, encodeStreamHeader } from "../../../protocols/tunnel/stream_header.ts";
 import { test } from "../../_util/test.ts";
 import { VALID_HEADERS, VALID_MESSAGES } from "./_samples.ts";
+import { ScriptedPullConn, ScriptedPushConn } from "./_native_conns.ts";
 import { prng, ScriptedConn, tcpPair } from "./_util.ts";
 
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 20_000);
@@ -220,18 +223,37 @@ test("fuzz: ControlChannel.receive() yields messages or fails with TunnelError o
   }
 }, TIMEOUT);
 
+/** A conn the fuzzer feeds: web streams, pull I/O (random read sizes) or push I/O, like the runtimes' conns. */
+function scriptedConn(f: Fuzzer): { conn: Conn; push(bytes: Uint8Array): void; end(): void } {
+  switch (f.int(3)) {
+    case 0: {
+      const conn = new ScriptedConn();
+      return { conn, push: (bytes) => conn.push(bytes), end: () => conn.end() };
+    }
+    case 1: {
+      const conn = new ScriptedPullConn((room) => (f.random() < 0.5 ? room : 1 + f.int(room)));
+      return { conn, push: (bytes) => conn.push(bytes), end: () => conn.end() };
+    }
+    default: {
+      const conn = new ScriptedPushConn();
+      return { conn, push: (bytes) => conn.push(bytes), end: () => conn.endInput() };
+    }
+  }
+}
+
 /** Feeds `input` to a fresh session; checks its memory bound; requires it to end within a time bound. */
 async function fuzzSession(f: Fuzzer, input: Uint8Array, role: "client" | "server"): Promise<"clean" | "protocol"> {
-  const conn = new ScriptedConn();
-  const session = new MuxSession(conn, { role, maxStreams: 8, flushTimeoutMs: 50 });
+  const conn = scriptedConn(f);
+  const session = new MuxSession(conn.conn, { role, maxStreams: 8, flushTimeoutMs: 50 });
   const accepted: Promise<void>[] = [];
   if (role === "client") {
     accepted.push((async () => {
       for await (const { conn: stream } of session.accept()) {
         // Read a little from some streams, leave others alone, reset a few.
-        const choice = f.int(3);
+        const choice = f.int(4);
         if (choice === 0) stream.readable.getReader().read().catch(() => {});
         else if (choice === 1) stream.close();
+        else if (choice === 2) readNative(stream);
       }
     })());
   }
@@ -257,6 +279,21 @@ async function fuzzSession(f: Fuzzer, input: Uint8Array, role: "client" | "serve
   if (reason instanceof TunnelError && /^Tunnel session reset by peer/.test(reason.message)) return "clean";
   expectProtocolError(reason, "MuxSession");
   return "protocol";
+}
+
+/** Reads a stream through its native I/O (pull reads, or a flowing push sink) until it ends or fails. */
+function readNative(stream: Conn): void {
+  const io = nativeIO(stream);
+  if (io?.kind === "pull") {
+    const buffer = new Uint8Array(4096);
+    const loop = async () => {
+      while ((await io.read(buffer)) !== null) { /* discard */ }
+    };
+    loop().catch(() => {});
+  } else if (io?.kind === "push") {
+    io.attach({ data() {}, drain() {}, end() {}, close() {} });
+    io.resume();
+  }
 }
 
 test("fuzz: a live MuxSession fed mutated frames ends with a protocol error or a clean close, bounded", async () => {
