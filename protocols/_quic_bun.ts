@@ -76,6 +76,9 @@ const MAX_CONNECTIONS = 65_535;
  */
 const STREAM_WINDOW_BYTES = 256 * 1024;
 
+/** Largest DATAGRAM frame we accept (RFC 9221 `max_datagram_frame_size`); node:quic takes none without it. */
+const MAX_DATAGRAM_FRAME_BYTES = 65_535;
+
 function transport(options: QuicTransportOptions): Record<string, unknown> {
   const {
     maxIdleTimeoutMs = DEFAULT_QUIC_MAX_IDLE_TIMEOUT_MS,
@@ -88,6 +91,8 @@ function transport(options: QuicTransportOptions): Record<string, unknown> {
       initialMaxStreamsBidi: maxConcurrentBidiStreams,
       initialMaxStreamDataBidiLocal: STREAM_WINDOW_BYTES,
       initialMaxStreamDataBidiRemote: STREAM_WINDOW_BYTES,
+      initialMaxStreamDataUni: STREAM_WINDOW_BYTES,
+      maxDatagramFrameSize: MAX_DATAGRAM_FRAME_BYTES,
     },
     ...(keepAliveIntervalMs > 0 ? { keepAlive: keepAliveIntervalMs } : {}),
   };

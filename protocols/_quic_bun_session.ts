@@ -28,6 +28,8 @@ export interface QuicWriterLike {
 
 /** `QuicStream`, by shape: iterating yields batches of chunks. */
 export interface QuicStreamLike extends AsyncIterable<Uint8Array | Uint8Array[]> {
+  /** `"bidi"` or `"uni"`. */
+  readonly direction?: string;
   readonly writer: QuicWriterLike;
   readonly closed: Promise<void>;
   resetStream(code?: number | bigint): void;
@@ -46,6 +48,10 @@ export interface QuicSessionLike {
   readonly path: { readonly local?: SocketAddressLike; readonly remote?: SocketAddressLike } | undefined;
   onstream: ((stream: QuicStreamLike) => void) | undefined;
   createBidirectionalStream(options?: { highWaterMark?: number }): Promise<QuicStreamLike>;
+  createUnidirectionalStream(options?: { highWaterMark?: number }): Promise<QuicStreamLike>;
+  ondatagram: ((data: Uint8Array) => void) | undefined;
+  readonly maxDatagramSize: number | bigint | undefined;
+  sendDatagram(data: Uint8Array): unknown;
   close(options?: { code?: number; type?: string; reason?: string }): Promise<void>;
   destroy(error?: unknown, options?: { code?: number; type?: string; reason?: string }): void;
 }
@@ -197,11 +203,13 @@ export function destroyQuietly(session: QuicSessionLike, options?: { code: numbe
 export class BunConnectionBackend implements QuicConnectionBackend {
   readonly #session: QuicSessionLike;
   readonly #early: QuicStreamLike[];
+  readonly #earlyUni: QuicStreamLike[] = [];
   readonly remoteAddr: NetAddr;
   readonly localAddr: NetAddr;
   readonly alpnProtocol: string | null;
   readonly closed: Promise<QuicCloseInfo>;
   #receive?: (stream: QuicStreamBackend) => void;
+  #receiveUni?: (stream: QuicStreamBackend) => void;
   #local: QuicCloseInfo | undefined;
   #graceful = false;
 
@@ -242,11 +250,46 @@ export class BunConnectionBackend implements QuicConnectionBackend {
 
   acceptStreams(receive: (stream: QuicStreamBackend) => void): void {
     this.#receive = receive;
-    for (const stream of this.#early.splice(0)) receive(new BunStreamBackend(stream));
+    for (const stream of this.#early.splice(0)) this.#route(stream);
     this.#session.onstream = (stream) => {
       (stream as unknown as { highWaterMark: number }).highWaterMark = STREAM_HIGH_WATER_BYTES;
-      this.#receive?.(new BunStreamBackend(stream));
+      this.#route(stream);
     };
+  }
+
+  /** Bidirectional streams go to `acceptStreams`, unidirectional ones to `acceptUniStreams` (kept until then). */
+  #route(stream: QuicStreamLike): void {
+    if (stream.direction !== "uni") return this.#receive?.(new BunStreamBackend(stream));
+    stream.closed.catch(() => {});
+    if (this.#receiveUni) this.#receiveUni(new BunStreamBackend(stream));
+    else this.#earlyUni.push(stream);
+  }
+
+  async openUniStream(): Promise<QuicStreamBackend> {
+    return new BunStreamBackend(
+      await this.#session.createUnidirectionalStream({ highWaterMark: STREAM_HIGH_WATER_BYTES }),
+    );
+  }
+
+  acceptUniStreams(receive: (stream: QuicStreamBackend) => void): void {
+    this.#receiveUni = receive;
+    for (const stream of this.#earlyUni.splice(0)) receive(new BunStreamBackend(stream));
+  }
+
+  get maxDatagramSize(): number {
+    try {
+      return Number(this.#session.maxDatagramSize ?? 0);
+    } catch {
+      return 0; // destroyed
+    }
+  }
+
+  async sendDatagram(data: Uint8Array): Promise<void> {
+    await this.#session.sendDatagram(data.slice()); // node:quic may keep the buffer until sent
+  }
+
+  acceptDatagrams(receive: (data: Uint8Array) => void): void {
+    this.#session.ondatagram = (data) => receive(new Uint8Array(data));
   }
 
   close(code: number, reason: string): void {

@@ -7,17 +7,19 @@
 import { formatAddr } from "./address.ts";
 import { NET_ERROR_TEXT, NetError, type NetErrorCode } from "./errors.ts";
 import { type QuicStreamBackend, QuicStreamConn, type QuicStreamOwner } from "./_quic_stream.ts";
+import { type QuicSideBackend, QuicSideChannels } from "./_quic_side_channels.ts";
 import type {
   QuicCloseInfo,
   QuicCloseOptions,
   QuicConnection,
+  QuicDatagramReadOptions,
   QuicStreamOptions,
   UdpReceiveBufferStatus,
 } from "./quic_types.ts";
 import type { Conn, NetAddr } from "./types.ts";
 
 /** What a runtime provides for one QUIC connection after its handshake. */
-export interface QuicConnectionBackend {
+export interface QuicConnectionBackend extends QuicSideBackend {
   /** The peer's UDP address. */
   readonly remoteAddr: NetAddr;
   /** Our UDP address. */
@@ -58,6 +60,7 @@ export class QuicConnectionImpl implements QuicConnection, QuicStreamOwner {
   readonly #streams = new Set<QuicStreamConn>();
   readonly #incoming: QuicStreamConn[] = [];
   #waiter?: PromiseWithResolvers<void>;
+  readonly #side: QuicSideChannels;
   #draining = false;
   #closeInfo: QuicCloseInfo | undefined;
   #localClose: QuicCloseInfo | undefined;
@@ -81,6 +84,11 @@ export class QuicConnectionImpl implements QuicConnection, QuicStreamOwner {
     this.receiveBuffer = receiveBuffer;
     this.alpnProtocol = backend.alpnProtocol;
     this.#onGone = onGone;
+    this.#side = new QuicSideChannels(backend, {
+      streamError: (error, op) => this.streamError(error, op),
+      connectionError: (op) => this.#connectionError(op),
+      isGone: () => this.#closeInfo !== undefined || this.#localClose !== undefined,
+    });
     this.#closed = backend.closed.then((info) => this.#gone(info));
     backend.acceptStreams((stream) => this.#receive(stream));
   }
@@ -116,6 +124,7 @@ export class QuicConnectionImpl implements QuicConnection, QuicStreamOwner {
     for (const stream of [...this.#streams]) stream.terminate(error);
     this.#streams.clear();
     for (const stream of this.#incoming.splice(0)) stream.terminate(error);
+    this.#side.end(error);
     this.#wake();
     const onGone = this.#onGone;
     this.#onGone = undefined;
@@ -234,6 +243,41 @@ export class QuicConnectionImpl implements QuicConnection, QuicStreamOwner {
   }
 
   /**
+   * Opens a unidirectional stream (we write, the peer reads), waiting for stream credit.
+   * @throws {NetError} ECLOSED (or the connection's reason) when the connection is gone.
+   */
+  openUniStream(options?: QuicStreamOptions): Promise<WritableStream<Uint8Array>> {
+    return this.#side.openUniStream(options);
+  }
+
+  /** The peer's unidirectional streams, in arrival order; ends when the connection is gone. */
+  incomingUniStreams(): AsyncIterable<ReadableStream<Uint8Array>> {
+    return this.#side.incomingUniStreams();
+  }
+
+  /** Largest datagram payload the peer takes now; 0 when it takes none (or the connection is gone). */
+  get maxDatagramSize(): number {
+    return this.#side.maxDatagramSize;
+  }
+
+  /**
+   * Sends one unreliable datagram (RFC 9221).
+   * @throws {RangeError} When `data` is larger than {@linkcode QuicConnectionImpl.maxDatagramSize}.
+   * @throws {NetError} When the connection is gone.
+   */
+  sendDatagram(data: Uint8Array): Promise<void> {
+    return this.#side.sendDatagram(data);
+  }
+
+  /**
+   * The next datagram the peer sent (up to 256 unread are kept).
+   * @throws {NetError} When the connection is gone and no datagram is left.
+   */
+  readDatagram(options?: QuicDatagramReadOptions): Promise<Uint8Array> {
+    return this.#side.readDatagram(options);
+  }
+
+  /**
    * Stops taking the peer's new streams (they are refused) and closes the connection gracefully
    * once the open ones are done. Idempotent.
    */
@@ -254,6 +298,7 @@ export class QuicConnectionImpl implements QuicConnection, QuicStreamOwner {
     const error = this.#connectionError("read");
     for (const stream of [...this.#streams]) stream.terminate(error);
     for (const stream of this.#incoming.splice(0)) stream.terminate(error);
+    this.#side.end(error);
     this.#wake();
     this.#backend.close(code, reason);
   }

@@ -47,6 +47,11 @@ export interface DenoQuicConnLike {
   readonly closed: Promise<DenoCloseInfoLike>;
   readonly incomingBidirectionalStreams: ReadableStream<DenoBidiStreamLike>;
   createBidirectionalStream(options?: { waitUntilAvailable?: boolean }): Promise<DenoBidiStreamLike>;
+  readonly incomingUnidirectionalStreams: ReadableStream<ReadableStream<Uint8Array>>;
+  createUnidirectionalStream(options?: { waitUntilAvailable?: boolean }): Promise<WritableStream<Uint8Array>>;
+  readonly maxDatagramSize: number;
+  sendDatagram(data: Uint8Array): Promise<void>;
+  readDatagram(): Promise<Uint8Array>;
   close(info?: DenoCloseInfoLike): void;
 }
 
@@ -179,6 +184,41 @@ export class DenoConnectionBackend implements QuicConnectionBackend {
     })();
   }
 
+  async openUniStream(): Promise<QuicStreamBackend> {
+    const writable = await this.#conn.createUnidirectionalStream({ waitUntilAvailable: true });
+    return new DenoStreamBackend({ readable: ended(), writable });
+  }
+
+  acceptUniStreams(receive: (stream: QuicStreamBackend) => void): void {
+    void (async () => {
+      try {
+        for await (const readable of this.#conn.incomingUnidirectionalStreams) {
+          receive(new DenoStreamBackend({ readable, writable: new WritableStream() }));
+        }
+      } catch { /* the connection closed; `closed` reports why */ }
+    })();
+  }
+
+  get maxDatagramSize(): number {
+    try {
+      return this.#conn.maxDatagramSize;
+    } catch {
+      return 0; // closed
+    }
+  }
+
+  sendDatagram(data: Uint8Array): Promise<void> {
+    return this.#conn.sendDatagram(data);
+  }
+
+  acceptDatagrams(receive: (data: Uint8Array) => void): void {
+    void (async () => {
+      try {
+        while (true) receive(await this.#conn.readDatagram());
+      } catch { /* the connection closed */ }
+    })();
+  }
+
   close(code: number, reason: string): void {
     clearTimeout(this.#linger);
     this.#local ??= { code, reason, initiator: "local" };
@@ -206,6 +246,11 @@ export class DenoConnectionBackend implements QuicConnectionBackend {
       cause: error,
     });
   }
+}
+
+/** An empty, ended stream: the unused direction of a unidirectional stream. */
+function ended(): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({ start: (c) => c.close() });
 }
 
 /** A connection attempt on a Deno listener. Its properties are never read: Deno 2.9 would invalidate it. */

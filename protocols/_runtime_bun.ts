@@ -6,6 +6,7 @@
 import process from "node:process";
 import { closeIfLate, isCancellation, isTimeoutReason } from "./_abort.ts";
 import { NATIVE_IO, PLAIN_TCP, type PushIO, type PushSink, SOCKET_FD } from "./_native_io.ts";
+import { type BunServe, serveBunHttp3 } from "./_http3_bun.ts";
 import { connectBunQuic, listenBunQuic } from "./_quic_bun.ts";
 import { ReadyIncoming } from "./_ready_incoming.ts";
 import { pushStreams } from "./_streams.ts";
@@ -443,7 +444,7 @@ class BunListener<S extends BunSocketConn, C extends TcpConn | TlsConn> implemen
   #wrap: (conn: S) => Incoming<C>;
 
   constructor(
-    options: TcpListenOptions & { reusePort?: boolean },
+    options: TcpListenOptions,
     protocol: ProtocolName,
     create: (socket: BunSocket) => S,
     wrap: (conn: S, listener: BunListener<S, C>) => Incoming<C>,
@@ -600,6 +601,8 @@ export function createBunRuntime(): Runtime {
     listenTls,
     listenQuic: listenBunQuic,
     connectQuic: connectBunQuic,
+    serveHttp3: (options) =>
+      serveBunHttp3((o) => (globalThis as unknown as { Bun: { serve: BunServe } }).Bun.serve(o), options),
     onSignal(signal: ShutdownSignal, handler: () => void): Disposable {
       process.on(signal, handler);
       return { [Symbol.dispose]: () => void process.off(signal, handler) };

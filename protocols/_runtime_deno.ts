@@ -455,7 +455,12 @@ export function createDenoRuntime(): Runtime {
     listenTcp(options: TcpListenOptions): Promise<Listener<TcpConn>> {
       const hostname = options.hostname || "0.0.0.0";
       try {
-        const raw = Deno.listen({ hostname, port: options.port, transport: "tcp" });
+        const raw = Deno.listen({
+          hostname,
+          port: options.port,
+          transport: "tcp",
+          ...(options.reusePort && unstableNet() ? { reusePort: true } : {}),
+        });
         return Promise.resolve(
           new DenoListener<Deno.TcpConn, TcpConn>(raw, "tcp", (conn) => {
             const tcp = new DenoTcpConn(conn);

@@ -21,6 +21,8 @@ export * from "./quic_types.ts";
 export * from "./registry.ts";
 export {
   defaultRuntime,
+  type Http3ServeOptions,
+  type Http3ServerHandle,
   type Runtime,
   type ShutdownSignal,
   type TcpConnectOptions,

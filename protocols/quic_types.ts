@@ -120,6 +120,12 @@ export interface QuicStreamOptions {
   signal?: AbortSignal;
 }
 
+/** Options for {@linkcode QuicConnection.readDatagram}. */
+export interface QuicDatagramReadOptions {
+  /** Stops waiting; the datagram that arrives later stays queued. */
+  signal?: AbortSignal;
+}
+
 /**
  * A QUIC connection after its handshake. Each bidirectional stream is a {@linkcode Conn}:
  * `closeWrite()` sends FIN, `close()` stops and resets what has not finished.
@@ -147,6 +153,35 @@ export interface QuicConnection extends AsyncDisposable {
    * again (or iterating twice at once) shares one queue: each stream is yielded once.
    */
   incomingStreams(): AsyncIterable<Conn>;
+  /**
+   * Opens a unidirectional stream (we write, the peer reads), waiting for stream credit.
+   * `close()` on the writable sends FIN; `abort()` resets it (Deno 2.9 cannot reset a stream and
+   * sends FIN instead).
+   * @throws {NetError} ECLOSED (or the connection's reason) when the connection is gone.
+   */
+  openUniStream(options?: QuicStreamOptions): Promise<WritableStream<Uint8Array>>;
+  /**
+   * The peer's unidirectional streams, in arrival order; ends when the connection is gone.
+   * Cancelling one sends STOP_SENDING. Several iterators share one queue.
+   */
+  incomingUniStreams(): AsyncIterable<ReadableStream<Uint8Array>>;
+  /**
+   * Largest datagram payload (RFC 9221) the peer takes now, in bytes; 0 when it takes none or the
+   * connection is gone.
+   */
+  readonly maxDatagramSize: number;
+  /**
+   * Sends one unreliable datagram (RFC 9221): it may be lost, and arrives whole or not at all.
+   * @throws {RangeError} When `data` is larger than `maxDatagramSize`.
+   * @throws {NetError} When the connection is gone.
+   */
+  sendDatagram(data: Uint8Array): Promise<void>;
+  /**
+   * The next datagram from the peer. Received datagrams are kept from the first call on, up to 256
+   * unread (older ones are dropped first).
+   * @throws {NetError} When the connection is gone and no datagram is left.
+   */
+  readDatagram(options?: QuicDatagramReadOptions): Promise<Uint8Array>;
   /** Closes at once with CONNECTION_CLOSE; open streams end with `NetError` ECLOSED. Idempotent. */
   close(options?: QuicCloseOptions): void;
 }

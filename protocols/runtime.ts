@@ -3,7 +3,7 @@
  * @module
  */
 import type { QuicConnection, QuicConnectOptions, QuicListener, QuicListenOptions } from "./quic_types.ts";
-import type { ListenAddr, Listener, SocketOptions, TcpConn, TlsConn } from "./types.ts";
+import type { ListenAddr, Listener, NetAddr, SocketOptions, TcpConn, TlsConn } from "./types.ts";
 
 /** Options for {@linkcode Runtime.connectTcp}. */
 export interface TcpConnectOptions extends SocketOptions {
@@ -18,7 +18,15 @@ export interface TcpConnectOptions extends SocketOptions {
 }
 
 /** Options for {@linkcode Runtime.listenTcp}. */
-export interface TcpListenOptions extends ListenAddr, SocketOptions {}
+export interface TcpListenOptions extends ListenAddr, SocketOptions {
+  /**
+   * Set `SO_REUSEPORT`, so several listeners (one per worker thread or process) can bind the same
+   * port and the kernel spreads new connections over them. Deno honours it only under
+   * `--unstable-net` (`"unstable": ["net"]` in deno.json) and ignores it otherwise: a second
+   * listener on the port then fails with EADDRINUSE. @default {false}
+   */
+  reusePort?: boolean;
+}
 
 /** A TLS protocol version: `"1.2"` allows TLS 1.2 and 1.3, `"1.3"` only TLS 1.3. */
 export type TlsMinVersion = "1.2" | "1.3";
@@ -67,6 +75,30 @@ export interface TlsListenOptions extends TcpListenOptions {
   reusePort?: boolean;
 }
 
+/** Options for {@linkcode Runtime.serveHttp3}. */
+export interface Http3ServeOptions {
+  /** IP to bind; empty binds every interface. */
+  hostname?: string;
+  /** UDP port; 0 picks a free one. */
+  port: number;
+  /** Certificate chain (PEM), leaf first. */
+  cert: string;
+  /** Private key (PEM) of the leaf. */
+  key: string;
+  /** Closes a connection idle for this long, in milliseconds (whole seconds on Bun). */
+  idleTimeoutMs?: number;
+  /** Answers one request; `remoteAddr` is the client's UDP address. */
+  fetch(request: Request, info: { remoteAddr: NetAddr | undefined }): Promise<Response>;
+}
+
+/** A running HTTP/3 server of the runtime ({@linkcode Runtime.serveHttp3}). */
+export interface Http3ServerHandle {
+  /** The bound UDP address, with the real port. */
+  readonly addr: NetAddr;
+  /** Stops accepting; without `force`, in-flight requests finish first, with it they end now. */
+  stop(force: boolean): Promise<void>;
+}
+
 /** Signals the CLI handles. */
 export type ShutdownSignal = "SIGINT" | "SIGTERM";
 
@@ -105,6 +137,13 @@ export interface Runtime {
    * @throws {UnsupportedProtocolError} When the runtime has no QUIC.
    */
   connectQuic?(options: QuicConnectOptions): Promise<QuicConnection>;
+  /**
+   * Serves HTTP/3 with the runtime's own server (Bun's `Bun.serve({ http3: true })`), handing each
+   * request to `options.fetch`. Optional: Deno has no HTTP/3 server (the `http3` protocol runs its
+   * own framing over `listenQuic` there).
+   * @throws {NetError} EADDRINUSE and the like.
+   */
+  serveHttp3?(options: Http3ServeOptions): Promise<Http3ServerHandle>;
   /** Calls `handler` on each delivery of `signal` until disposed. */
   onSignal(signal: ShutdownSignal, handler: () => void): Disposable;
   /** The command-line arguments after the script. */

@@ -7,6 +7,15 @@ import { NetError } from "./errors.ts";
 import { defaultRuntime, type Runtime } from "./runtime.ts";
 import type { DialAddr, DialOptions, ListenAddr, Listener, ListenOptions, Protocol, TcpConn } from "./types.ts";
 
+/** Options for {@linkcode TcpProtocol.listen}. */
+export interface TcpListenerOptions extends ListenOptions {
+  /**
+   * `SO_REUSEPORT`: several listeners (worker threads, processes) share the port and the kernel
+   * spreads connections over them. Deno honours it only under `--unstable-net`. @default {false}
+   */
+  reusePort?: boolean;
+}
+
 /** Default `TCP_NODELAY` for conns made by {@linkcode TcpProtocol}. */
 export const DEFAULT_NO_DELAY = true;
 
@@ -43,7 +52,7 @@ export class TcpProtocol implements Protocol {
    * Binds a TCP listener.
    * @throws {NetError} EADDRINUSE, EACCES or EADDRNOTAVAIL.
    */
-  async listen(addr: ListenAddr, options: ListenOptions = {}): Promise<Listener<TcpConn>> {
+  async listen(addr: ListenAddr, options: TcpListenerOptions = {}): Promise<Listener<TcpConn>> {
     const runtime = await this.#runtime;
     options.signal?.throwIfAborted();
     const listen = (hostname: string) =>
@@ -52,6 +61,7 @@ export class TcpProtocol implements Protocol {
         port: addr.port,
         noDelay: options.noDelay ?? DEFAULT_NO_DELAY,
         keepAlive: options.keepAlive,
+        ...(options.reusePort ? { reusePort: true } : {}),
       });
     if (addr.hostname) return await listen(addr.hostname);
     // No host (Go's ":8080"): every interface, dual-stack; IPv4 only where the machine has no IPv6.

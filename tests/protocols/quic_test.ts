@@ -790,3 +790,76 @@ test(
   },
   { timeoutMs: 60_000 },
 );
+
+test("QUIC unidirectional streams: each side opens one, the other reads it to FIN byte-exact", async () => {
+  const certs = await testCerts();
+  const fromClient = randomBytes(3 * 1024 * 1024 + 17, 21);
+  const fromServer = randomBytes(1024 * 1024 + 5, 22);
+  const serverGot = Promise.withResolvers<void>();
+  await using s = await serve(certs, async (conn) => {
+    for await (const readable of conn.incomingUniStreams()) {
+      await expectBytes(readable, fromClient).then(serverGot.resolve, serverGot.reject);
+      const out = await conn.openUniStream();
+      const writer = out.getWriter();
+      await writer.write(fromServer);
+      await writer.close();
+    }
+  });
+  const conn = await connect(certs, s.port);
+  const out = await conn.openUniStream();
+  const writer = out.getWriter();
+  for (let off = 0; off < fromClient.byteLength; off += 256 * 1024) {
+    await writer.write(fromClient.subarray(off, off + 256 * 1024));
+  }
+  await writer.close();
+  await serverGot.promise;
+  for await (const readable of conn.incomingUniStreams()) {
+    await expectBytes(readable, fromServer);
+    break;
+  }
+  conn.close();
+  await conn.closed;
+  await assert.rejects(() => conn.openUniStream(), isCode("ECLOSED"));
+});
+
+test("QUIC datagrams: both ways, whole; too large is a RangeError; reading after close fails", async () => {
+  const certs = await testCerts();
+  await using s = await serve(certs, async (conn) => {
+    try {
+      for (let i = 0; i < 50; i++) {
+        const data = await conn.readDatagram();
+        await conn.sendDatagram(data.slice().reverse()); // echo, reversed
+      }
+    } catch { /* the client closed */ }
+  });
+  const conn = await connect(certs, s.port);
+  const max = conn.maxDatagramSize;
+  assert.ok(max >= 1000 && max < 65_536, `maxDatagramSize ${max}`);
+  await assert.rejects(() => conn.sendDatagram(new Uint8Array(max + 1)), RangeError);
+  // Datagrams may be lost: send until 3 distinct echoes came back, bounded.
+  const got = new Set<string>();
+  let reading: Promise<Uint8Array> | undefined;
+  for (let i = 0; i < 40 && got.size < 3; i++) {
+    const payload = encode(`dgram-${i}-`.padEnd(200, "x"));
+    await conn.sendDatagram(payload);
+    reading ??= conn.readDatagram();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const echo = await Promise.race([
+      reading,
+      new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), 500)),
+    ]);
+    clearTimeout(timer);
+    if (echo) {
+      reading = undefined;
+      assert.equal(echo.byteLength, 200);
+      got.add(new TextDecoder().decode(echo.slice().reverse()));
+    }
+  }
+  assert.ok(got.size >= 3, `echoes: ${[...got].join(",")}`);
+  reading?.catch(() => {});
+  conn.close();
+  await conn.closed;
+  assert.equal(conn.maxDatagramSize, 0);
+  await assert.rejects(() => conn.readDatagram(), isCode("ECLOSED"));
+  await assert.rejects(() => conn.sendDatagram(encode("late")), isCode("ECLOSED"));
+});
