@@ -13,6 +13,7 @@ import {
   protocolReportPage,
   readProtocolReport,
 } from "../_util/chromium.ts";
+import { Http3Proxy } from "../../protocols/http3/mod.ts";
 import { test } from "../_util/test.ts";
 import { type Backend, startHttp1Backend, startProxy } from "../protocols/http2/_fixtures.ts";
 import { caddyMissing, type H3Front, startCaddyH3 } from "./_caddy_h3.ts";
@@ -77,15 +78,13 @@ test("Caddy reference (validates the h3 harness): Chromium with --origin-to-forc
   await chromiumSeesH3Through(startCaddyH3);
 }, { ignore: chromiumMissing || caddyMissing });
 
-/**
- * Our http3 listener in front of `target`. Once protocols/http3 exports its server, replace the body with
- * (options as in protocols/http3/options.ts) and drop the `ignore` below:
- * `const proxy = new Http3Proxy({ target, hostname: "127.0.0.1", cert: certs.certPem, key: certs.keyPem });`
- * `await proxy.listen(); return { port: proxy.addr.port, [Symbol.asyncDispose]: () => proxy.close() };`
- */
-const startOurH3Proxy: StartH3Proxy = () =>
-  Promise.reject(new Error("protocols/http3 has no server yet: start it here like startProxy() in the http2 fixtures"));
+/** Our http3 listener in front of `target` (UDP only: Chromium is forced onto QUIC for its origin). */
+const startOurH3Proxy: StartH3Proxy = async (target, certs) => {
+  const proxy = new Http3Proxy({ target, hostname: "127.0.0.1", cert: certs.certPem, key: certs.keyPem });
+  await proxy.listen();
+  return { port: proxy.addr.port, [Symbol.asyncDispose]: () => proxy.close() };
+};
 
 test("Chromium loads a page through our http3 listener: the page and its fetch() report h3", async () => {
   await chromiumSeesH3Through(startOurH3Proxy);
-}, { ignore: "waiting for the http3 listener" });
+}, { ignore: chromiumMissing });
