@@ -130,6 +130,12 @@ const FLAGS: Record<string, FlagSpec> = {
     help: "auto (kernel splice when possible, else the native pump), splice (required), pump",
     default: "auto",
   },
+  workers: {
+    type: "string",
+    value: "N",
+    help: "accept loops (worker threads on one SO_REUSEPORT port; tcp only): a number or auto (1 below 4 cores)",
+    default: "auto",
+  },
   admin: { type: "string", value: "ADDR", help: "admin HTTP server: /metrics /health /livez /readyz /status /circuit" },
   "metrics-namespace": { type: "string", value: "NS", help: "prefix of the Prometheus series", default: "ts_tunnel" },
   status: { type: "string", value: "WHEN", help: "live status line: auto (on a terminal), on, off", default: "auto" },
@@ -201,6 +207,7 @@ const TUNNEL_FLAGS = [
   "max-buffered-bytes",
   "dial-attempts",
   "forward-path",
+  "workers",
   ...Object.keys(SOCKET_FLAGS),
   ...Object.keys(TLS_FLAGS),
   ...Object.keys(HTTP2_FLAGS),
@@ -254,6 +261,12 @@ function tunnelFromFlags(values: Record<string, string | boolean | undefined>): 
   }
   if (values["forward-path"] !== undefined) {
     config.forwardPath = pick("forward-path", values["forward-path"] as string, ["auto", "splice", "pump"] as const);
+  }
+  if (values.workers !== undefined && values.workers !== "auto") {
+    config.workers = flagNumber("workers", (text) => {
+      if (!/^\d+$/.test(text)) throw new TypeError(`"${text}" is not a number of workers; use for example 4, or auto`);
+      return Number(text);
+    }, values.workers as string);
   }
   for (const [flag, field] of [["buffer-size", "bufferSize"], ["max-buffered-bytes", "maxBufferedBytes"]] as const) {
     if (values[flag] !== undefined) {

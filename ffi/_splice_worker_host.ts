@@ -3,11 +3,12 @@
  * interface both loop drivers (this one and `_splice_inline.ts`) offer the engine.
  *
  * `node:worker_threads` is used on both runtimes for `ref()`/`unref()` (Deno's web Worker has no
- * `unref()`, so an idle engine would keep the process alive). On Deno it takes only `file:` and
- * `data:` URLs, so a module imported over https starts through a one-line `data:` module.
+ * `unref()`, so an idle engine would keep the process alive). Where the worker's module is found
+ * (files, https imports on Deno, a `bun build --compile` binary): `forward/_worker_url.ts`.
  * @module
  */
 import { Worker } from "node:worker_threads";
+import { workerModuleUrl } from "../forward/_worker_url.ts";
 import type { Libc } from "./libc.ts";
 import type { CompletionSink } from "./_splice_loop.ts";
 import { CTL_STATE, LOOP_IDLE, type SpliceShared } from "./_splice_shared.ts";
@@ -28,10 +29,9 @@ export interface LoopDriver {
 
 const WAKE_VALUE = new Uint8Array(new BigUint64Array([1n]).buffer);
 
+/** The loop's module: beside this one, or an extra entry point of a compiled binary (`scripts/compile.sh`). */
 function workerUrl(): URL {
-  const url = new URL("./_splice_worker.ts", import.meta.url);
-  if (url.protocol === "file:") return url;
-  return new URL(`data:text/javascript,${encodeURIComponent(`import ${JSON.stringify(url.href)};`)}`);
+  return workerModuleUrl("./_splice_worker.ts", import.meta.url, "ffi/_splice_worker.ts");
 }
 
 /** Runs the loop in a Worker. Starts unreferenced: {@linkcode WorkerHost.setBusy} refs it while pairs live. */

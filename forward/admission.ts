@@ -28,10 +28,23 @@ const NO_LIMIT_PERMIT: Permit = {
   [Symbol.dispose]() {},
 };
 
+/**
+ * Counts open connections in all and per source IP: a {@linkcode ConnectionLimiter}, or the
+ * counters a tunnel's worker threads share.
+ */
+export interface ConnectionCounter {
+  /** Connections open now. */
+  readonly active: number;
+  /** Connections open now from `key`. */
+  perKey(key: string): number;
+  /** Takes a slot, or `undefined` at a limit. */
+  tryAcquire(key: string): Permit | undefined;
+}
+
 /** Decides, per accepted connection, whether it may proceed. */
 export class Admission {
   readonly #limits: AdmissionLimits;
-  readonly #connections?: ConnectionLimiter;
+  readonly #connections?: ConnectionCounter;
   readonly #rate?: TokenBucket;
   #rejected: Record<RejectReason, number> = { max_connections: 0, max_connections_per_ip: 0, accept_rate: 0 };
 
@@ -40,12 +53,13 @@ export class Admission {
    *
    * @param limits The limits; 0 disables each.
    * @param now Clock for the accept rate, in milliseconds. @default {performance.now}
+   * @param shared Connection counters shared with other accept loops (worker threads). @default {one of its own}
    */
-  constructor(limits: AdmissionLimits, now?: () => number) {
+  constructor(limits: AdmissionLimits, now?: () => number, shared?: ConnectionCounter) {
     this.#limits = limits;
     const { maxConnections, maxConnectionsPerIp, acceptRatePerSecond, acceptBurst } = limits;
     if (maxConnections > 0 || maxConnectionsPerIp > 0) {
-      this.#connections = new ConnectionLimiter({
+      this.#connections = shared ?? new ConnectionLimiter({
         maxConnections: maxConnections || Infinity,
         maxPerKey: maxConnectionsPerIp || Infinity,
       });
@@ -82,8 +96,11 @@ export class Admission {
     if (this.#rate && !this.#rate.tryTake()) {
       return this.#reject("accept_rate", `acceptRatePerSecond (${this.#limits.acceptRatePerSecond}) exceeded`);
     }
-    const permit = connections?.tryAcquire(sourceIp);
-    return { permit: permit ?? NO_LIMIT_PERMIT };
+    if (!connections) return { permit: NO_LIMIT_PERMIT };
+    const permit = connections.tryAcquire(sourceIp);
+    // Only shared counters can refuse here: another worker took the last slot since the check.
+    if (!permit) return this.#reject("max_connections", `maxConnections (${this.#limits.maxConnections}) reached`);
+    return { permit };
   }
 
   #reject(reason: RejectReason, detail: string): AdmitResult {

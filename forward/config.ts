@@ -22,6 +22,8 @@ export const MAX_WATERMARK = 100 * 1024 * 1024;
 export const MAX_CONNECTIONS_LIMIT = 1_000_000;
 /** Largest accepted timeout: 24 hours. */
 export const MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+/** Largest accepted `workers`. */
+export const MAX_WORKERS = 256;
 
 /** How a tunnel is used; presets pick values for each. */
 export type TunnelMode = "auto" | "server" | "client";
@@ -156,6 +158,17 @@ export interface TunnelConfig {
   altSvc?: number | string;
   /** Dial the target over TLS (verified) instead of plain TCP. @default {undefined} */
   targetTls?: TunnelTargetTlsConfig;
+  /**
+   * Accept loops: with N > 1 the tunnel runs in N worker threads, each with its own event loop
+   * and its own `SO_REUSEPORT` listener on the port (the kernel spreads new connections over
+   * them). Limits stay global (`maxConnections`, `maxConnectionsPerIp`; `acceptRatePerSecond`
+   * and `maxBufferedBytes` are split evenly), `stats()` and the metrics sum every worker, and
+   * `stop()` drains them all. `"auto"` picks 1 below 4 cores, else one per two cores (at most 16),
+   * and 1 wherever workers do not apply. Only `tcp` listeners run in several workers; on Deno they
+   * need `--unstable-net` (for `SO_REUSEPORT`). The CLI and YAML default to `"auto"`.
+   * @default {1}
+   */
+  workers?: number | "auto";
 }
 
 /**
@@ -274,6 +287,7 @@ export const DEFAULT_TUNNEL_CONFIG: Readonly<Omit<ResolvedTunnelConfig, "listenA
   upstream: "http1",
   h2c: false,
   connectAllow: [],
+  workers: 1,
 };
 
 const KNOWN_KEYS = new Set<string>([
@@ -332,6 +346,7 @@ export function resolveTunnelConfig(config: TunnelConfig): ResolvedTunnelConfig 
     );
   }
   checkListener(resolved, config);
+  checkWorkers(resolved);
   checkSocketOptions(resolved);
   if (!["auto", "server", "client"].includes(mode)) {
     throw new TypeError(`Cannot use TunnelConfig.mode = ${JSON.stringify(mode)}: use one of auto, server, client`);
@@ -389,4 +404,21 @@ export function resolveTunnelConfig(config: TunnelConfig): ResolvedTunnelConfig 
     }
   }
   return resolved;
+}
+
+function checkWorkers(resolved: ResolvedTunnelConfig): void {
+  const { workers, protocol } = resolved;
+  if (workers === "auto") return;
+  if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    throw new RangeError(
+      `Cannot use TunnelConfig.workers = ${
+        JSON.stringify(workers)
+      }: it is the number of accept loops (worker threads), from 1 to ${MAX_WORKERS}; use a positive integer or "auto"`,
+    );
+  }
+  if (workers > 1 && protocol !== "tcp") {
+    throw new TypeError(
+      `Cannot use TunnelConfig.workers = ${workers} with protocol "${protocol}": only tcp listeners run in several workers; use workers: 1 or "auto"`,
+    );
+  }
 }

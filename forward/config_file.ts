@@ -94,6 +94,7 @@ const ENTRY_KEYS = [
   "enabled",
   "preset",
   "forward_path",
+  "workers",
   "options",
   "tls",
   "target_tls",
@@ -248,6 +249,16 @@ function parseEntry(
       );
     }
     config.forwardPath = entry.forward_path as "auto" | "splice" | "pump";
+  }
+  if (entry.workers !== undefined) {
+    const { workers } = entry;
+    if (workers !== "auto" && !(typeof workers === "number" && Number.isInteger(workers) && workers >= 1)) {
+      throw new ConfigError(
+        `${path}.workers`,
+        `${show(workers)} is not a number of accept loops; use a positive integer or auto`,
+      );
+    }
+    config.workers = workers;
   }
   Object.assign(config, parseHttp2Keys(entry, path), parseListenerTls(entry, path, topTls, autoTls));
   const targetTls = parseTargetTls(entry.target_tls, `${path}.target_tls`);

@@ -17,6 +17,7 @@ export function combineObservers(...observers: readonly (Partial<TunnelObserver>
     "onUpstream",
     "onConnectionEnd",
     "onAcceptError",
+    "onWorkerExit",
     "onStop",
   ] as const;
   const combined: Record<string, (...args: never[]) => void> = {};

@@ -108,6 +108,12 @@ export function loggingObserver(logger: Logger, tunnel: () => Tunnel): TunnelObs
     onReject: (remoteAddr, detail) =>
       logger.warn("connection refused", { from: formatAddr(remoteAddr), reason: detail }),
     onAcceptError: (error) => logger.error("accept failed; retrying", { error }),
+    onWorkerExit: (worker, error, restarting) =>
+      logger.error(restarting ? "worker thread died; restarting it" : "worker thread died; not restarted", {
+        tunnel: tunnel().toString(),
+        worker,
+        error,
+      }),
     onSocketOptionsError: (side, error) =>
       logger.warn("socket options not set; the connection goes on without them", { side, error }),
     onConnectionEnd(end) {
@@ -166,7 +172,12 @@ export async function serveTunnels(
     acme = await startAutoTls(ctx.autoTls, ctx, health, [acmeLoggingObserver(logger), created?.observer]);
   }
   for (const config of configs) {
-    const full = ctx.drainTimeoutMs === undefined ? config : { ...config, drainTimeoutMs: ctx.drainTimeoutMs };
+    // A service uses the machine's cores unless told otherwise (the library's default is 1).
+    const full = {
+      ...config,
+      workers: config.workers ?? "auto",
+      ...(ctx.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: ctx.drainTimeoutMs }),
+    };
     const labels = { listener: config.listenAddr, protocol: config.protocol ?? "tcp", target: config.targetAddr };
     const observer: TunnelObserver = combineObservers(
       loggingObserver(logger, () => tunnel),
@@ -224,6 +235,7 @@ export async function serveTunnels(
             ? "push-pump"
             : "pull-pump"
         ).join(","),
+        workers: tunnels.map((t) => t.workerCount).join(","),
       });
       onStarted?.(tunnels);
       ctx.statusLine?.start();

@@ -11,6 +11,7 @@ import type { Runtime } from "../protocols/runtime.ts";
 import { TcpProtocol } from "../protocols/tcp.ts";
 import { type TlsCertificateSource, TlsProtocol } from "../protocols/tls.ts";
 import type { Conn, Incoming, Listener, NetAddr, Protocol } from "../protocols/types.ts";
+import type { TcpListenerOptions } from "../protocols/tcp.ts";
 import type { CircuitBreaker } from "../ha/circuit_breaker.ts";
 import { MemoryLimiter, type Permit } from "../ha/limiter.ts";
 import type { ConnPool } from "../ha/conn_pool.ts";
@@ -28,6 +29,8 @@ import { Http2Frontend } from "./_http2_frontend.ts";
 import { socketOptionPlan } from "./_config_socket.ts";
 import { type SocketOptionStats, type SocketSide, SocketTuning } from "./_socket_tuning.ts";
 import type { FastPath, ForwardCounters, ForwardStats } from "./types.ts";
+import type { TunnelWorkers, WorkerStats } from "./workers.ts";
+import { type WorkerRole, workerRoleOf } from "./_worker_context.ts";
 
 /** A snapshot of a tunnel's counters (go-tunnel's `Stats`). */
 export interface TunnelStats {
@@ -54,6 +57,11 @@ export interface TunnelStats {
    * are when FFI is unavailable; absent when no such key is set.
    */
   readonly socketOptions?: SocketOptionStats;
+  /**
+   * Each worker thread's share when the tunnel runs several (`workers` > 1; the totals above sum
+   * them); absent with one accept loop.
+   */
+  readonly workers?: readonly WorkerStats[];
   /** Zeroes the cumulative counters (`active` stays). */
   reset(): void;
 }
@@ -91,6 +99,11 @@ export interface TunnelObserver {
   onSocketOptionsError?(side: SocketSide, error: Error): void;
   /** Accepting failed (the loop backs off and retries). */
   onAcceptError?(error: unknown): void;
+  /**
+   * A worker thread (`workers` > 1) ended without being asked to; its connections ended with it.
+   * `restarting` says whether another takes its place (each is restarted a bounded number of times).
+   */
+  onWorkerExit?(worker: number, error: Error, restarting: boolean): void;
   /** The listener is closed and every connection has ended. */
   onStop?(): void;
 }
@@ -214,6 +227,10 @@ export class Tunnel {
   #tuning?: SocketTuning;
   #stopping = false;
   #stopped = false;
+  #workers?: TunnelWorkers;
+  #given: TunnelConfig;
+  #role?: WorkerRole;
+  #idStep = 1;
   #closedTotals = { bytesSent: 0, bytesReceived: 0, pauses: 0 };
   #http2Base = { requests: 0, rejected: 0, bytesOut: 0, bytesIn: 0, upstreamErrors: 0 };
   #counts = { connections: 0, rejected: 0, errors: 0 };
@@ -228,6 +245,7 @@ export class Tunnel {
    */
   constructor(config: TunnelConfig, options: TunnelOptions = {}) {
     this.config = resolveTunnelConfig(config);
+    this.#given = { ...config };
     parseListenAddr(this.config.listenAddr);
     const target = parseDialAddr(this.config.targetAddr);
     this.#runtime = options.runtime;
@@ -246,18 +264,28 @@ export class Tunnel {
     const dialer = this.config.targetTls
       ? new TlsProtocol({ runtime: options.runtime, client: tlsClientOptions(this.config.targetTls) })
       : new TcpProtocol({ runtime: options.runtime });
-    // The http2 proxy dials its target itself: no breaker or warm pool here.
+    // The http2 proxy dials its target itself: no breaker or warm pool here. Worker threads dial
+    // for a tunnel with workers > 1: no warm pool in this thread.
     const settings = this.config.protocol === "http2"
       ? { ...this.config, upstreamPoolSize: 0, breakerFailureThreshold: 0 }
+      : typeof this.config.workers === "number" && this.config.workers > 1
+      ? { ...this.config, upstreamPoolSize: 0 }
       : this.config;
     this.#upstream = new Upstream(target, dialer, settings, options.breaker);
-    this.#admission = new Admission(this.config);
+    // Inside a worker thread: limits shared with the other workers, an even share of the rest.
+    const role = this.#role = workerRoleOf(options);
+    const limits = role ? { ...this.config, ...role.share } : this.config;
+    if (role) {
+      this.#nextId = role.firstId;
+      this.#idStep = role.idStep;
+    }
+    this.#admission = new Admission(limits, undefined, role?.limits);
     const plan = socketOptionPlan(this.config);
     if (plan) {
       this.#tuning = new SocketTuning(plan, (side, error) => safely(this.#observer.onSocketOptionsError, side, error));
     }
     this.#memory = options.memory ??
-      (this.config.maxBufferedBytes > 0 ? new MemoryLimiter({ maxBytes: this.config.maxBufferedBytes }) : undefined);
+      (limits.maxBufferedBytes > 0 ? new MemoryLimiter({ maxBytes: limits.maxBufferedBytes }) : undefined);
   }
 
   /**
@@ -265,20 +293,22 @@ export class Tunnel {
    * (`http2` is an HTTP proxy, not a byte transport: it is not set this way).
    */
   setProtocol(protocol: Protocol): void {
-    if (this.#listener || this.#http2) throw new TypeError("Cannot set the protocol: the tunnel has already started");
+    if (this.#listener || this.#http2 || this.#workers) {
+      throw new TypeError("Cannot set the protocol: the tunnel has already started");
+    }
     this.#protocol = protocol;
   }
 
   /** The bound address, once started. */
   get addr(): NetAddr | undefined {
-    return this.#http2?.addr ?? this.#listener?.addr;
+    return this.#http2?.addr ?? this.#workers?.addr ?? this.#listener?.addr;
   }
 
   /** `new` before start, `listening` while accepting, `stopping` while draining, `stopped` after. */
   get state(): "new" | "listening" | "stopping" | "stopped" {
     if (this.#stopped) return "stopped";
     if (this.#stopping) return "stopping";
-    return this.#listener || this.#http2 ? "listening" : "new";
+    return this.#listener || this.#http2 || this.#workers ? "listening" : "new";
   }
 
   /**
@@ -289,19 +319,23 @@ export class Tunnel {
    * @throws {UnsupportedProtocolError} If `config.protocol` is not available.
    */
   async start(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#listener || this.#http2 || this.#stopping) {
+    if (this.#listener || this.#http2 || this.#workers || this.#stopping) {
       throw new ServerClosedError("Cannot start the tunnel: it was already started");
     }
     options.signal?.throwIfAborted();
     if (this.config.protocol === "http2" && !this.#protocol) return await this.#startHttp2(options.signal);
+    const workers = await this.#workerCount();
+    if (workers > 1) return await this.#startWorkers(workers, options.signal);
     const tls = this.config.tls || this.#certificates
       ? { server: { ...tlsServerOptions(this.config.tls ?? {}), certificates: this.#certificates } }
       : undefined;
     const protocol = this.#protocol ??= createProtocol(this.config.protocol, { runtime: this.#runtime, tls });
-    const listener = await protocol.listen(parseListenAddr(this.config.listenAddr), {
+    const listenOptions: TcpListenerOptions = {
       noDelay: this.config.tcpNoDelay,
       keepAlive: this.config.tcpKeepAlive,
-    });
+      ...(this.#role ? { reusePort: true } : {}), // one of several workers on the port
+    };
+    const listener = await protocol.listen(parseListenAddr(this.config.listenAddr), listenOptions);
     this.#listener = listener;
     if (this.#tuning) {
       await this.#tuning.prepare(); // loads FFI, or learns why it cannot
@@ -323,10 +357,48 @@ export class Tunnel {
     options.signal?.addEventListener("abort", () => void this.stop(), { once: true });
   }
 
+  /** How many accept loops to run: `workers`, with `"auto"` resolved (1 wherever workers do not apply). */
+  async #workerCount(): Promise<number> {
+    const { workers, protocol } = this.config;
+    if (this.#role) return 1;
+    if (workers !== "auto") {
+      if (workers > 1 && this.#protocol) {
+        throw new TypeError(
+          `Cannot use TunnelConfig.workers = ${workers} with a protocol set by setProtocol(): worker threads create their own tcp listener; use workers: 1`,
+        );
+      }
+      return workers;
+    }
+    const runtime = this.#runtime?.name;
+    if (protocol !== "tcp" || this.#protocol || (runtime !== undefined && runtime !== "deno" && runtime !== "bun")) {
+      return 1;
+    }
+    return (await import("./workers.ts")).autoWorkers();
+  }
+
+  /** `workers` > 1: the accept loops run in worker threads; this thread sums and steers them. */
+  async #startWorkers(count: number, signal: AbortSignal | undefined): Promise<void> {
+    this.#upstream.close(); // the workers dial; this thread never does
+    const { TunnelWorkers } = await import("./workers.ts");
+    const workers = await TunnelWorkers.start(
+      this.#given,
+      this.config,
+      count,
+      this.#observer,
+      (worker, error, restarting) => safely(this.#observer.onWorkerExit, worker, error, restarting),
+    );
+    this.#workers = workers;
+    this.#forwardPath = workers.forwardPath;
+    this.#spliceUnavailable = workers.spliceUnavailable;
+    this.#startedAt = performance.now();
+    safely(this.#observer.onListen, workers.addr);
+    signal?.addEventListener("abort", () => void this.stop(), { once: true });
+  }
+
   /** `protocol: "http2"`: an HTTP/2 + HTTP/1.1 reverse proxy instead of byte forwarding. */
   async #startHttp2(signal: AbortSignal | undefined): Promise<void> {
     const http2 = await Http2Frontend.start(this.config, this.#certificates, {
-      onRequest: (remoteAddr) => safely(this.#observer.onAccept, this.#nextId++, remoteAddr),
+      onRequest: (remoteAddr) => safely(this.#observer.onAccept, this.#takeId(), remoteAddr),
       onError: (error) =>
         safely(this.#observer.onConnectionEnd, {
           id: 0,
@@ -370,10 +442,17 @@ export class Tunnel {
       safely(this.#observer.onReject, remoteAddr, admitted.detail, admitted.reason);
       return;
     }
-    const connection = new ActiveConnection(this.#nextId++, remoteAddr, admitted.permit);
+    const connection = new ActiveConnection(this.#takeId(), remoteAddr, admitted.permit);
     this.#active.add(connection);
     this.#counts.connections++;
     void this.#forwardOne(connection, incoming);
+  }
+
+  /** The next connection id (ids step over the other workers' when this is one of several). */
+  #takeId(): number {
+    const id = this.#nextId;
+    this.#nextId += this.#idStep;
+    return id;
   }
 
   /** Loads the kernel splice path when the config allows it (FFI is imported only then). */
@@ -415,6 +494,7 @@ export class Tunnel {
    * unavailable (known once started). `undefined` when they are applied or none is set.
    */
   get socketOptionsUnavailableReason(): string | undefined {
+    if (this.#workers) return this.#workers.socketOptionsUnavailable;
     return this.#tuning?.unavailableReason;
   }
 
@@ -500,6 +580,16 @@ export class Tunnel {
    * aborts), then closes the rest. Idempotent; resolves when every connection has ended.
    */
   async stop(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#workers) {
+      this.#stopping = true;
+      this.#upstream.close();
+      await this.#workers.stop(options.signal);
+      if (!this.#stopped) {
+        this.#stopped = true;
+        safely(this.#observer.onStop);
+      }
+      return;
+    }
     if (this.#http2) {
       this.#stopping = true;
       const onAbort = () => this.#http2!.abort();
@@ -554,6 +644,7 @@ export class Tunnel {
   close(): void {
     this.#stopping = true;
     this.#http2?.abort();
+    this.#workers?.close();
     this.#listener?.close();
     this.#upstream.close();
     if (!this.#force.signal.aborted) this.#force.abort(new ServerClosedError("Cannot continue: the tunnel was closed"));
@@ -562,6 +653,7 @@ export class Tunnel {
   /** A snapshot of the counters. */
   stats(): TunnelStats {
     if (this.#http2) return this.#http2Stats(this.#http2);
+    if (this.#workers) return this.#workerStats(this.#workers);
     const { liveReceived, liveSent, livePauses } = this.#liveTotals();
     return {
       connections: this.#counts.connections,
@@ -575,6 +667,27 @@ export class Tunnel {
       forwardPath: this.#forwardPath,
       ...(this.#tuning ? { socketOptions: this.#tuning.stats() } : {}),
       reset: () => this.#reset(),
+    };
+  }
+
+  /** Every worker's counters summed, and each worker's share. */
+  #workerStats(workers: TunnelWorkers): TunnelStats {
+    const t = workers.totals();
+    return {
+      connections: t.connections,
+      active: t.active,
+      rejected: t.rejected,
+      bytesSent: t.bytesSent,
+      bytesReceived: t.bytesReceived,
+      errors: t.errors,
+      backpressurePauses: t.backpressurePauses,
+      uptimeMs: this.#startedAt ? performance.now() - this.#startedAt : 0,
+      forwardPath: this.#forwardPath,
+      workers: workers.perWorker(),
+      reset: () => {
+        workers.reset();
+        this.#startedAt = performance.now();
+      },
     };
   }
 
@@ -619,7 +732,7 @@ export class Tunnel {
     this.#startedAt = performance.now();
   }
 
-  /** The open connections, oldest first. */
+  /** The open connections, oldest first (none listed when worker threads hold them: `workers` > 1). */
   connections(): ConnectionInfo[] {
     return [...this.#active].map((c) => ({
       id: c.id,
@@ -631,24 +744,36 @@ export class Tunnel {
     }));
   }
 
-  /** The warm upstream connections, or `undefined` when `upstreamPoolSize` is 0. */
+  /** The warm upstream connections, or `undefined` when `upstreamPoolSize` is 0 (or each worker thread has its own). */
   get pool(): ConnPool | undefined {
-    return this.#upstream.pool;
+    return this.#workers ? undefined : this.#upstream.pool;
   }
 
-  /** The buffer-memory budget, or `undefined` when there is none (`maxBufferedBytes: 0` and no shared one). */
+  /**
+   * The buffer-memory budget, or `undefined` when there is none (`maxBufferedBytes: 0` and no
+   * shared one, or each worker thread has its share).
+   */
   get memory(): MemoryLimiter | undefined {
-    return this.#memory;
+    return this.#workers ? undefined : this.#memory;
   }
 
-  /** The target's circuit breaker, or `undefined` when disabled (`breakerFailureThreshold: 0`). */
+  /**
+   * The target's circuit breaker, or `undefined` when disabled (`breakerFailureThreshold: 0`) or
+   * when each worker thread has its own.
+   */
   get breaker(): CircuitBreaker | undefined {
+    if (this.#workers) return undefined;
     return this.config.protocol === "http2" && !this.#protocol ? undefined : this.#upstream.breaker;
   }
 
-  /** Refusals by limit since start. */
+  /** Refusals by limit since start (summed over worker threads). */
   get rejections(): Readonly<Record<RejectReason, number>> {
-    return this.#admission.rejected;
+    return this.#workers ? this.#workers.rejections() : this.#admission.rejected;
+  }
+
+  /** Accept loops running: the worker threads, or 1. */
+  get workerCount(): number {
+    return this.#workers?.count ?? 1;
   }
 
   /** Describes the tunnel for logs: `tcp 0.0.0.0:8080 -> 127.0.0.1:80`. */

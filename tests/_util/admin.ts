@@ -14,11 +14,16 @@ export function captureIo(): CliIo & { out: string; err: string } {
   return io;
 }
 
-/** Starts `main` with an admin server; resolves to the ports and a stop function. */
+/**
+ * Starts `main` with an admin server; resolves to the ports and a stop function. One accept loop
+ * unless `args` ask for `-workers`: breakers and connection rows live in a single event loop, and the
+ * CLI's `auto` default would use several on a machine with 4+ cores.
+ */
 export async function startWithAdmin(args: string[]) {
   const io = captureIo();
   const stop = new AbortController();
-  const exit = main([...args, "-admin", "127.0.0.1:0", "-status", "off"], { io, signal: stop.signal });
+  const workers = args.includes("-workers") ? [] : ["-workers", "1"];
+  const exit = main([...args, ...workers, "-admin", "127.0.0.1:0", "-status", "off"], { io, signal: stop.signal });
   const adminPort = await waitFor(
     () => Number(/admin listening addr=127\.0\.0\.1:(\d+)/.exec(io.err)?.[1]) || undefined,
     "the admin line",
