@@ -18,8 +18,6 @@ import denoJson from "./deno.json" with { type: "json" };
 import {
   type FlagSpec,
   formatFlags,
-  HTTP2_FLAGS,
-  http2FromFlags,
   parseFlags,
   SOCKET_FLAGS,
   socketFromFlags,
@@ -28,6 +26,7 @@ import {
   UsageError,
 } from "./forward/cli_flags.ts";
 import { AUTO_TLS_FLAGS, autoTlsFromFlags } from "./forward/cli_auto_tls.ts";
+import { HTTP2_FLAGS, http2FromFlags } from "./forward/cli_http_flags.ts";
 import { DEFAULT_TUNNEL_CONFIG, resolveTunnelConfig, type TunnelConfig } from "./forward/config.ts";
 import { ConfigError, type FileAdminConfig, parseConfigFile, parseSize } from "./forward/config_file.ts";
 import { formatDuration, parseDuration } from "./forward/duration.ts";
@@ -72,7 +71,8 @@ const FLAGS: Record<string, FlagSpec> = {
   protocol: {
     type: "string",
     value: "NAME",
-    help: "listener protocol: tcp, tls, or http2 (an HTTP/2 + HTTP/1.1 reverse proxy)",
+    help:
+      "listener protocol: tcp, tls, http2 (HTTP/2 + HTTP/1.1 reverse proxy), http3 (HTTP/3 reverse proxy), quic (QUIC streams to TCP)",
     default: "tcp",
   },
   listen: { type: "string", value: "ADDR", help: "listen address, e.g. :8080 or 127.0.0.1:8080", default: ":8080" },

@@ -1,21 +1,12 @@
 /**
  * Internal: the TLS parts of the YAML config: the listener's `tls` section (top level and per
- * entry, for `tls` and `http2` entries), `target_tls`, and automatic TLS: go-tunnel's `options`
- * keys (`auto_tls`, `email`, `domains`, `staging`, `dns_provider`) plus the `acme` section
- * (`directory`, `ca_file`, `http`, `cert_dir`).
+ * entry, for `tls`, `http2`, `http3` and `quic` entries) and `target_tls`. Automatic TLS
+ * (`options`, `acme`) is in `_config_file_acme.ts`.
  * @module
  */
-import { parseListenAddr } from "../protocols/address.ts";
-import { normalizeDomain } from "../tls/acme/certificate.ts";
-import type { AutoTlsSettings } from "../tls/auto_tls.ts";
 import type { TunnelConfig, TunnelTargetTlsConfig, TunnelTlsConfig } from "./config.ts";
 import { checkKeys, ConfigError, isMapping, type Mapping, show } from "./_config_yaml.ts";
 import { parseDuration } from "./duration.ts";
-
-/** go-tunnel's global `options` keys. */
-export const OPTIONS_KEYS = ["auto_tls", "email", "domains", "staging", "dns_provider"];
-/** Keys of the `acme` section. */
-export const ACME_KEYS = ["directory", "ca_file", "http", "cert_dir"];
 
 function durationValue(value: unknown, path: string): number {
   if (typeof value !== "string") {
@@ -64,8 +55,44 @@ function tlsAlpn(map: Mapping, path: string): string[] | undefined {
   return value as string[];
 }
 
-/** Keys of the top-level `tls` section an `http2` entry takes (client certificates and ALPN are `tls`-only). */
-const HTTP2_TLS_KEYS = ["cert_file", "key_file", "min_version", "reload_interval"];
+/** A listener that takes a `tls` section. */
+type TlsListenerKind = "tls" | "http2" | "http3" | "quic";
+
+/**
+ * Keys of the `tls` section each listener takes: client certificates and ALPN are `tls`-only
+ * (ALPN also `quic`); QUIC listeners (`http3`, `quic`) are always TLS 1.3 and never reloaded.
+ */
+const LISTENER_TLS_KEYS: Record<Exclude<TlsListenerKind, "tls">, readonly string[]> = {
+  http2: ["cert_file", "key_file", "min_version", "reload_interval"],
+  http3: ["cert_file", "key_file"],
+  quic: ["cert_file", "key_file", "alpn"],
+};
+
+/** Keys of the top-level `tls` section a non-`tls` entry inherits. */
+const INHERITED_TLS_KEYS: Record<Exclude<TlsListenerKind, "tls">, readonly string[]> = {
+  http2: LISTENER_TLS_KEYS.http2,
+  http3: ["cert_file", "key_file"],
+  quic: ["cert_file", "key_file"],
+};
+
+/** Why a QUIC listener takes no automatic TLS and no `reload_interval`. */
+const QUIC_NO_RELOAD =
+  "a QUIC listener cannot take a new certificate while it runs (neither Deno's QUIC endpoint nor Bun's HTTP/3 server allows it, and rebinding would drop every connection)";
+
+/** Why `key` does not apply to a `kind` listener's `tls` section, with the fix. */
+function refusedTlsKey(kind: Exclude<TlsListenerKind, "tls">, key: string): string {
+  if (kind === "http2") {
+    return key === "alpn"
+      ? "an http2 listener offers h2 and http/1.1 itself; remove alpn"
+      : "an http2 listener does not verify client certificates; use name: tls for mutual TLS, or remove it";
+  }
+  if (key === "alpn") return "an http3 listener offers h3 itself; remove alpn";
+  if (key === "min_version") return "QUIC always uses TLS 1.3; remove min_version";
+  if (key === "reload_interval") {
+    return `${QUIC_NO_RELOAD}; remove reload_interval (restart the tunnel to change the certificate)`;
+  }
+  return `a ${kind} listener does not verify client certificates; use name: tls for mutual TLS, or remove it`;
+}
 
 /**
  * The listener's TLS settings: go-tunnel's top-level `tls` section, overridden key by key by the
@@ -76,24 +103,18 @@ function parseTlsSection(
   top: Mapping | undefined,
   own: Mapping | undefined,
   path: string,
-  options: { http2: boolean; auto: boolean },
+  options: { kind: TlsListenerKind; auto: boolean },
 ): TunnelTlsConfig | undefined {
+  const { kind } = options;
   if (own) {
     checkKeys(own, `${path}.tls`, TLS_SECTION_KEYS);
-    if (options.http2) {
-      const other = Object.keys(own).find((key) => !HTTP2_TLS_KEYS.includes(key));
-      if (other) {
-        throw new ConfigError(
-          `${path}.tls.${other}`,
-          other === "alpn"
-            ? "an http2 listener offers h2 and http/1.1 itself; remove alpn"
-            : "an http2 listener does not verify client certificates; use name: tls for mutual TLS, or remove it",
-        );
-      }
+    if (kind !== "tls") {
+      const other = Object.keys(own).find((key) => !LISTENER_TLS_KEYS[kind].includes(key));
+      if (other) throw new ConfigError(`${path}.tls.${other}`, refusedTlsKey(kind, other));
     }
   }
-  const inherited = options.http2 && top
-    ? Object.fromEntries(Object.entries(top).filter(([key]) => HTTP2_TLS_KEYS.includes(key)))
+  const inherited = kind !== "tls" && top
+    ? Object.fromEntries(Object.entries(top).filter(([key]) => INHERITED_TLS_KEYS[kind].includes(key)))
     : top;
   if (!inherited && !own) return undefined;
   const merged: Mapping = { ...inherited, ...own };
@@ -108,9 +129,9 @@ function parseTlsSection(
     const missing = certFile ? "key_file" : "cert_file";
     throw new ConfigError(
       `${path}.tls.${missing}`,
-      `missing; ${
-        options.http2 ? "an http2" : "a tls"
-      } listener needs cert_file and key_file (in the entry or the top-level tls section), or options.auto_tls: "true"`,
+      `missing; ${article(kind)} listener needs cert_file and key_file (in the entry or the top-level tls section)${
+        kind === "tls" || kind === "http2" ? ', or options.auto_tls: "true"' : ""
+      }`,
     );
   }
   const tls: TunnelTlsConfig = options.auto ? {} : { certFile, keyFile };
@@ -187,8 +208,9 @@ export function parseTargetTls(value: unknown, path: string): TunnelTargetTlsCon
 }
 
 /**
- * The listener keys of a `tls` or `http2` entry: its TLS section, or automatic TLS when
- * `options.auto_tls` is on and the entry names no certificate file of its own.
+ * The listener keys of a `tls`, `http2`, `http3` or `quic` entry: its TLS section, or automatic
+ * TLS when `options.auto_tls` is on and the entry (`tls` or `http2` without `http3: true`) names
+ * no certificate file of its own.
  *
  * @param entry The `protocols` entry.
  * @param path Its key path.
@@ -208,11 +230,11 @@ export function parseListenerTls(
     throw new ConfigError(`${path}.tls`, "must be a mapping with cert_file and key_file");
   }
   const h2c = name === "http2" && entry.h2c === true;
-  if (name !== "tls" && name !== "http2") {
+  if (name !== "tls" && name !== "http2" && name !== "http3" && name !== "quic") {
     if (own !== undefined) {
       throw new ConfigError(
         `${path}.tls`,
-        "only a tls or http2 listener takes a tls section; set name: tls, or remove it",
+        "only a tls, http2, http3 or quic listener takes a tls section; set name: tls, or remove it",
       );
     }
     return {};
@@ -223,164 +245,30 @@ export function parseListenerTls(
     }
     return {};
   }
+  const kind = name as TlsListenerKind;
   const auto = autoTls && own?.cert_file === undefined && own?.key_file === undefined;
-  const tls = parseTlsSection(top, own, path, { http2: name === "http2", auto });
-  if (!tls && !auto) {
+  const quic = kind === "http3" || kind === "quic" || entry.http3 === true;
+  if (auto && quic) {
     throw new ConfigError(
       `${path}.tls`,
       `missing; ${
-        name === "http2" ? "an http2" : "a tls"
-      } listener needs tls.cert_file and tls.key_file (here or at the top level), or options.auto_tls: "true"`,
+        kind === "http2" ? "an http2 listener with http3: true" : article(kind) + " listener"
+      } cannot take its certificate from ACME (options.auto_tls): ${QUIC_NO_RELOAD}; set tls.cert_file and tls.key_file in this entry`,
+    );
+  }
+  const tls = parseTlsSection(top, own, path, { kind, auto });
+  if (!tls && !auto) {
+    throw new ConfigError(
+      `${path}.tls`,
+      `missing; ${article(kind)} listener needs tls.cert_file and tls.key_file (here or at the top level)${
+        kind === "tls" || kind === "http2" ? ', or options.auto_tls: "true"' : ""
+      }`,
     );
   }
   return { ...(tls ? { tls } : {}), ...(auto ? { autoTls: true } : {}) };
 }
 
-function optionString(options: Mapping, key: string): string | undefined {
-  const value = options[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== "string" || value.trim() === "") {
-    throw new ConfigError(`options.${key}`, `${show(value)} is not a string; write for example "ops@example.com"`);
-  }
-  return value.trim();
-}
-
-function optionBool(options: Mapping, key: string): boolean {
-  const value = options[key];
-  if (value === undefined) return false;
-  if (value === true || value === "true") return true;
-  if (value === false || value === "false") return false;
-  throw new ConfigError(`options.${key}`, `${show(value)} is not a boolean; use "true" or "false"`);
-}
-
-function parseDomains(value: unknown, dnsProvider: string | undefined): string[] {
-  const list = typeof value === "string" ? value.split(",").map((d) => d.trim()) : value;
-  if (!Array.isArray(list) || list.length === 0 || !list.every((d) => typeof d === "string" && d !== "")) {
-    throw new ConfigError(
-      "options.domains",
-      `${show(value)} is not a list of names; write "example.com,www.example.com" or [example.com, www.example.com]`,
-    );
-  }
-  return list.map((domain: string) => {
-    let name: string;
-    try {
-      name = normalizeDomain(domain);
-    } catch (error) {
-      throw new ConfigError("options.domains", (error as Error).message);
-    }
-    if (name.startsWith("*.") && dnsProvider === undefined) {
-      throw new ConfigError(
-        "options.domains",
-        `"${domain}" is a wildcard, which needs DNS-01: set options.dns_provider (cloudflare, alidns, route53, digitalocean, godaddy)`,
-      );
-    }
-    return name;
-  });
-}
-
-/**
- * Reads go-tunnel's `options` (`auto_tls`, `email`, `domains`, `staging`, `dns_provider`) and the
- * `acme` section into {@linkcode AutoTlsSettings}; `undefined` unless `auto_tls` is `"true"`.
- *
- * @throws {ConfigError} Naming the key path, the value and the fix.
- */
-export function parseAutoTls(options: unknown, acme: unknown, top: Mapping | undefined): AutoTlsSettings | undefined {
-  if (options !== undefined && !isMapping(options)) throw new ConfigError("options", "must be a mapping");
-  if (acme !== undefined && !isMapping(acme)) {
-    throw new ConfigError("acme", 'must be a mapping, for example {directory: "https://ca.internal/acme/directory"}');
-  }
-  const opts: Mapping = options ?? {};
-  checkKeys(opts, "options", OPTIONS_KEYS);
-  if (acme) checkKeys(acme, "acme", ACME_KEYS);
-  if (!optionBool(opts, "auto_tls")) {
-    const used = OPTIONS_KEYS.find((key) => key !== "auto_tls" && opts[key] !== undefined);
-    if (used) throw new ConfigError(`options.${used}`, 'applies to automatic TLS; set options.auto_tls: "true"');
-    if (acme) throw new ConfigError("acme", 'applies to automatic TLS; set options.auto_tls: "true"');
-    return undefined;
-  }
-  for (const key of ["cert_file", "key_file"]) {
-    if (top?.[key] !== undefined) {
-      throw new ConfigError(
-        `tls.${key}`,
-        "cannot be combined with options.auto_tls (the certificate comes from ACME); remove it, or set it per entry to keep files there",
-      );
-    }
-  }
-  const email = optionString(opts, "email");
-  if (email === undefined) {
-    throw new ConfigError("options.email", "missing; automatic TLS needs the ACME account's contact address");
-  }
-  const dnsProvider = optionString(opts, "dns_provider");
-  if (opts.domains === undefined) {
-    throw new ConfigError("options.domains", 'missing; list the names the certificate covers, e.g. "example.com"');
-  }
-  const settings: AutoTlsSettings = { email, domains: parseDomains(opts.domains, dnsProvider) };
-  if (dnsProvider !== undefined) settings.dnsProvider = dnsProvider;
-  const staging = optionBool(opts, "staging");
-  const section: Mapping = acme ?? {};
-  const text = (key: string): string | undefined => {
-    const value = section[key];
-    if (value === undefined) return undefined;
-    if (typeof value !== "string" || value.trim() === "") {
-      throw new ConfigError(`acme.${key}`, `${show(value)} is not a string`);
-    }
-    return value.trim();
-  };
-  const directory = text("directory");
-  if (staging && directory !== undefined) {
-    throw new ConfigError(
-      "acme.directory",
-      "cannot be combined with options.staging: use Let's Encrypt's staging CA or your own directory",
-    );
-  }
-  if (staging) settings.staging = true;
-  if (directory !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(directory);
-    } catch { /* reported below */ }
-    if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
-      throw new ConfigError(
-        "acme.directory",
-        `${show(directory)} is not a URL; use the directory's https URL, e.g. https://ca.internal/acme/directory`,
-      );
-    }
-    settings.directoryUrl = directory;
-  }
-  const caFile = text("ca_file");
-  if (caFile !== undefined) {
-    if (directory === undefined) {
-      throw new ConfigError(
-        "acme.ca_file",
-        "applies to acme.directory (a private CA's ACME server); set it, or remove ca_file",
-      );
-    }
-    settings.caFile = caFile;
-  }
-  const http = text("http");
-  if (http !== undefined) {
-    if (dnsProvider !== undefined && http !== "off") {
-      throw new ConfigError(
-        "acme.http",
-        "has no effect with options.dns_provider (DNS-01 answers every challenge); remove one",
-      );
-    }
-    if (http === "off" && dnsProvider === undefined) {
-      throw new ConfigError(
-        "acme.http",
-        "off needs options.dns_provider: without HTTP-01, only DNS-01 can prove the names",
-      );
-    }
-    if (http !== "off" && http !== "external") {
-      try {
-        parseListenAddr(http);
-      } catch (error) {
-        throw new ConfigError("acme.http", `${(error as Error).message}; or use external or off`);
-      }
-    }
-    settings.http = http;
-  }
-  const certDir = text("cert_dir");
-  if (certDir !== undefined) settings.certDir = certDir;
-  return settings;
+/** "a tls", "an http2", … for messages. */
+function article(kind: TlsListenerKind): string {
+  return kind === "tls" || kind === "quic" ? `a ${kind}` : `an ${kind}`;
 }

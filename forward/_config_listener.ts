@@ -1,7 +1,7 @@
 /**
  * Internal: the checks of {@linkcode TunnelConfig}'s listener sections: `tls`, `targetTls`,
- * `autoTls` and the `http2` keys (`upstream`, `h2c`, `connectAllow`, `altSvc`). Every message
- * names the key, the value and the fix.
+ * `autoTls` and the `http2`/`http3` keys (`upstream`, `h2c`, `connectAllow`, `altSvc`, `http3`).
+ * Every message names the key, the value and the fix.
  * @module
  */
 import { ConnectAllowList } from "../protocols/http2/connect_allow.ts";
@@ -22,8 +22,15 @@ export function checkInteger(key: string, value: unknown, min: number, max: numb
 const TLS_KEYS = ["certFile", "keyFile", "minVersion", "alpn", "clientAuth", "clientCaFile", "reloadIntervalMs"];
 const TARGET_TLS_KEYS = ["serverName", "caFile", "insecure", "alpn", "certFile", "keyFile"];
 
-/** The keys only an `http2` listener takes. */
-export const HTTP2_KEYS = ["upstream", "h2c", "connectAllow", "altSvc"] as const;
+/** The keys only an `http2` listener takes (`upstream` also applies to `http3`). */
+export const HTTP2_KEYS = ["upstream", "h2c", "connectAllow", "altSvc", "http3"] as const;
+
+/**
+ * Why a QUIC listener (`http3`, `quic`, an `http2` listener's h3 side) takes no automatic TLS and
+ * is not reloaded.
+ */
+const QUIC_NO_RELOAD =
+  "a QUIC listener cannot take a new certificate while it runs (neither Deno's QUIC endpoint nor Bun's HTTP/3 server allows it, and rebinding would drop every connection)";
 
 function checkTlsSection(
   key: "tls" | "targetTls",
@@ -58,15 +65,28 @@ function checkTlsSection(
   return map;
 }
 
-/** Whether the listener terminates TLS: `tls`, or `http2` unless it serves h2c. */
+/** Whether the listener terminates TLS: `tls`, `http3`, `quic`, or `http2` unless it serves h2c. */
 function terminatesTls(resolved: ResolvedTunnelConfig): boolean {
-  return resolved.protocol === "tls" || (resolved.protocol === "http2" && !resolved.h2c);
+  const { protocol } = resolved;
+  return protocol === "tls" || protocol === "http3" || protocol === "quic" || (protocol === "http2" && !resolved.h2c);
+}
+
+/** Whether the listener runs over QUIC: `http3` and `quic` (an http2 listener's h3 side is checked apart). */
+function overQuic(resolved: ResolvedTunnelConfig): boolean {
+  return resolved.protocol === "http3" || resolved.protocol === "quic";
 }
 
 function checkListenerTls(resolved: ResolvedTunnelConfig): void {
   const { protocol, tls, autoTls } = resolved;
   if (typeof autoTls !== "boolean") {
     throw new TypeError(`Cannot use TunnelConfig.autoTls = ${JSON.stringify(autoTls)}: use true or false`);
+  }
+  if (autoTls && (overQuic(resolved) || resolved.http3 === true)) {
+    throw new TypeError(
+      `Cannot use TunnelConfig.autoTls with ${
+        overQuic(resolved) ? `protocol ${JSON.stringify(protocol)}` : "http3: true"
+      }: ${QUIC_NO_RELOAD}, so ACME renewals could not reach it; set tls.certFile and tls.keyFile (CLI: -cert FILE -key FILE)`,
+    );
   }
   if (autoTls && !terminatesTls(resolved)) {
     throw new TypeError(
@@ -87,6 +107,8 @@ function checkListenerTls(resolved: ResolvedTunnelConfig): void {
       'Cannot use TunnelConfig.protocol = "http2" without TunnelConfig.tls: set tls.certFile and tls.keyFile (CLI: -cert FILE -key FILE), autoTls (CLI: -auto-tls), or h2c for cleartext (CLI: -h2c)',
     );
   }
+  // A quic tunnel may get its QuicProtocol (with its certificate) from setProtocol(): Tunnel.start() checks it.
+  if (protocol === "http3" && tls === undefined) throw quicWithoutTls(protocol);
   if (tls === undefined) return;
   if (!terminatesTls(resolved)) {
     throw new TypeError(
@@ -145,6 +167,7 @@ function checkListenerTls(resolved: ResolvedTunnelConfig): void {
       );
     }
   }
+  if (overQuic(resolved)) checkQuicTls(protocol, map);
   if (map.reloadIntervalMs !== undefined) {
     checkInteger(
       "tls.reloadIntervalMs",
@@ -156,12 +179,53 @@ function checkListenerTls(resolved: ResolvedTunnelConfig): void {
   }
 }
 
+/**
+ * The error for an `http3` or `quic` listener without `tls` (a `quic` one is checked when it
+ * starts, as `setProtocol()` may bring the certificate).
+ */
+export function quicWithoutTls(protocol: string): TypeError {
+  return new TypeError(
+    `Cannot use TunnelConfig.protocol = ${
+      JSON.stringify(protocol)
+    } without TunnelConfig.tls: QUIC needs a certificate; set tls.certFile and tls.keyFile (CLI: -cert FILE -key FILE)`,
+  );
+}
+
+/** The `tls` keys an `http3` or `quic` listener refuses. */
+function checkQuicTls(protocol: string, map: Record<string, unknown>): void {
+  const name = JSON.stringify(protocol);
+  if (protocol === "http3" && map.alpn !== undefined) {
+    throw new TypeError(
+      'Cannot use TunnelConfig.tls.alpn with protocol "http3": the proxy offers h3 itself; remove alpn',
+    );
+  }
+  if ((map.clientAuth ?? "none") !== "none") {
+    throw new TypeError(
+      `Cannot use TunnelConfig.tls.clientAuth = ${
+        JSON.stringify(map.clientAuth)
+      } with protocol ${name}: the QUIC listener does not verify client certificates; use protocol "tls" for mutual TLS`,
+    );
+  }
+  if (map.minVersion !== undefined) {
+    throw new TypeError(
+      `Cannot use TunnelConfig.tls.minVersion with protocol ${name}: QUIC always uses TLS 1.3; remove minVersion`,
+    );
+  }
+  if (map.reloadIntervalMs !== undefined && map.reloadIntervalMs !== 0) {
+    throw new TypeError(
+      `Cannot use TunnelConfig.tls.reloadIntervalMs = ${
+        JSON.stringify(map.reloadIntervalMs)
+      } with protocol ${name}: ${QUIC_NO_RELOAD}; remove reloadIntervalMs (restart the tunnel to change the certificate)`,
+    );
+  }
+}
+
 function checkTargetTls(resolved: ResolvedTunnelConfig): void {
   const { targetTls } = resolved;
   if (targetTls === undefined) return;
-  if (resolved.protocol === "http2") {
+  if (resolved.protocol === "http2" || resolved.protocol === "http3") {
     throw new TypeError(
-      'Cannot use TunnelConfig.targetTls with protocol "http2": the HTTP/2 proxy talks HTTP/1.1 or h2c to its target; remove targetTls',
+      `Cannot use TunnelConfig.targetTls with protocol "${resolved.protocol}": the proxy talks HTTP/1.1 or h2c to its target; remove targetTls`,
     );
   }
   const map = checkTlsSection("targetTls", targetTls, TARGET_TLS_KEYS);
@@ -177,16 +241,24 @@ function checkTargetTls(resolved: ResolvedTunnelConfig): void {
 
 function checkHttp2(resolved: ResolvedTunnelConfig, given: TunnelConfig): void {
   if (resolved.protocol !== "http2") {
-    const key = HTTP2_KEYS.find((k) => given[k] !== undefined);
+    const key = HTTP2_KEYS.find((k) => given[k] !== undefined && !(k === "upstream" && resolved.protocol === "http3"));
     if (key) {
       throw new TypeError(
-        `Cannot use TunnelConfig.${key} with protocol ${
-          JSON.stringify(resolved.protocol)
-        }: it applies to protocol "http2" (CLI: -protocol http2)`,
+        `Cannot use TunnelConfig.${key} with protocol ${JSON.stringify(resolved.protocol)}: it applies to protocol ${
+          key === "upstream" ? '"http2" or "http3" (CLI: -protocol http2)' : '"http2" (CLI: -protocol http2)'
+        }`,
       );
     }
   }
-  const { upstream, h2c, connectAllow, altSvc } = resolved;
+  const { upstream, h2c, connectAllow, altSvc, http3 } = resolved;
+  if (typeof http3 !== "boolean") {
+    throw new TypeError(`Cannot use TunnelConfig.http3 = ${JSON.stringify(http3)}: use true or false`);
+  }
+  if (http3 && h2c) {
+    throw new TypeError(
+      "Cannot use TunnelConfig.http3 with h2c: HTTP/3 runs over QUIC, which is always encrypted; remove h2c (and set tls.certFile and tls.keyFile), or http3",
+    );
+  }
   if (upstream !== "http1" && upstream !== "h2c") {
     throw new TypeError(`Cannot use TunnelConfig.upstream = ${JSON.stringify(upstream)}: use "http1" or "h2c"`);
   }

@@ -9,32 +9,29 @@
 import { FilePoller, loadKeyPair } from "../protocols/_tls_files.ts";
 import type { TlsReloadEvent } from "../protocols/_tls_listener.ts";
 import { parseListenAddr } from "../protocols/address.ts";
-import type { NetError } from "../protocols/errors.ts";
-import type { Http2Proxy, Http2ProxyStats } from "../protocols/http2/proxy.ts";
+import type { Http2Proxy } from "../protocols/http2/proxy.ts";
 import { DEFAULT_TLS_RELOAD_INTERVAL_MS, type TlsCertificateSource } from "../protocols/tls.ts";
-import type { NetAddr } from "../protocols/types.ts";
 import type { ResolvedTunnelConfig } from "./config.ts";
+import { type HttpCounters, type HttpFrontendHooks, loadListenerKeyPair, ProxyFrontend } from "./_http_frontend.ts";
 
-/** What the tunnel hears from its proxy. */
-export interface Http2FrontendHooks {
-  /** A request, CONNECT tunnel or upgrade arrived. */
-  onRequest(remoteAddr: NetAddr): void;
-  /** An exchange failed on the upstream side (the client got 502/504 or a reset). */
-  onError(error: NetError): void;
-  /** A certificate reload from files succeeded or failed. */
-  onReload?(event: TlsReloadEvent): void;
+/** Where to bind and what to advertise, when the tunnel decides instead of its config (h3 beside h2). */
+export interface Http2FrontendOverrides {
+  /** The TCP port. @default {the port of `listenAddr`} */
+  port?: number;
+  /** The `Alt-Svc` value. @default {`altSvc` of the config} */
+  altSvc?: number | string;
 }
 
 /** A running HTTP/2 listener. */
-export class Http2Frontend {
+export class Http2Frontend extends ProxyFrontend {
   readonly #proxy: Http2Proxy;
-  readonly #stopWatching: () => void;
-  readonly #force = new AbortController();
-  #closed: Promise<void> | undefined;
 
   private constructor(proxy: Http2Proxy, stopWatching: () => void) {
+    super("http2", proxy, (timeoutMs, signal) => {
+      stopWatching();
+      return proxy.close({ timeoutMs, signal });
+    });
     this.#proxy = proxy;
-    this.#stopWatching = stopWatching;
   }
 
   /**
@@ -46,34 +43,32 @@ export class Http2Frontend {
   static async start(
     config: ResolvedTunnelConfig,
     certificates: TlsCertificateSource | undefined,
-    hooks: Http2FrontendHooks,
+    hooks: HttpFrontendHooks,
+    overrides: Http2FrontendOverrides = {},
   ): Promise<Http2Frontend> {
     const { Http2Proxy } = await import("../protocols/http2/proxy.ts");
     const { hostname, port } = parseListenAddr(config.listenAddr);
     const tls = config.tls;
-    const files = !config.h2c && !config.autoTls && tls?.certFile && tls.keyFile
-      ? { certFile: tls.certFile, keyFile: tls.keyFile }
-      : undefined;
-    const seen = files ? await FilePoller.snapshot([files.certFile, files.keyFile]) : "";
-    const pair = files ? await loadKeyPair(files) : undefined;
+    const loaded = await loadListenerKeyPair(config);
     const proxy = new Http2Proxy({
       target: config.targetAddr,
       upstream: config.upstream,
       hostname,
-      port,
+      port: overrides.port ?? port,
       h2c: config.h2c,
-      ...(pair ? { cert: pair.cert, key: pair.key } : {}),
+      ...(loaded ? { cert: loaded.pair.cert, key: loaded.pair.key } : {}),
       ...(config.autoTls ? { certificates } : {}),
       minVersion: tls?.minVersion,
       connectAllow: config.connectAllow,
-      altSvc: config.altSvc,
+      altSvc: overrides.altSvc ?? config.altSvc,
       connectTimeoutMs: config.dialTimeoutMs,
       closeTimeoutMs: config.drainTimeoutMs,
       onRequest: hooks.onRequest,
       onError: hooks.onError,
     });
     let stopWatching = () => {};
-    if (files && (tls?.reloadIntervalMs ?? DEFAULT_TLS_RELOAD_INTERVAL_MS) > 0) {
+    if (loaded && (tls?.reloadIntervalMs ?? DEFAULT_TLS_RELOAD_INTERVAL_MS) > 0) {
+      const { files } = loaded;
       const report = (event: TlsReloadEvent) => {
         try {
           hooks.onReload?.(event);
@@ -87,7 +82,7 @@ export class Http2Frontend {
             proxy.setCertificate(next.cert, next.key);
             report({ ok: true, certificate: next.summary });
           }).catch((error) => report({ ok: false, error: error instanceof Error ? error : new Error(String(error)) })),
-      }, seen);
+      }, loaded.seen);
       stopWatching = () => poller.stop();
     } else if (config.autoTls && certificates) {
       // SNI clients get the source's certificate on every handshake; this keeps the certificate
@@ -110,32 +105,16 @@ export class Http2Frontend {
     return new Http2Frontend(proxy, stopWatching);
   }
 
-  /** The bound address. */
-  get addr(): NetAddr {
-    return this.#proxy.addr;
-  }
-
-  /** The proxy's counters. */
-  stats(): Http2ProxyStats {
-    return this.#proxy.stats();
-  }
-
-  /**
-   * Stops accepting, lets requests in flight finish for up to `timeoutMs` (or until `signal`
-   * aborts or {@linkcode Http2Frontend.abort} runs), then closes the rest. Idempotent.
-   */
-  close(options: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
-    if (!this.#closed) {
-      this.#stopWatching();
-      const signal = options.signal ? AbortSignal.any([options.signal, this.#force.signal]) : this.#force.signal;
-      this.#closed = this.#proxy.close({ timeoutMs: options.timeoutMs, signal });
-    }
-    return this.#closed;
-  }
-
-  /** Closes everything at once (a pending or later {@linkcode Http2Frontend.close} ends now). */
-  abort(): void {
-    this.#force.abort();
-    void this.close({ timeoutMs: 0 });
+  /** The proxy's counters: requests, CONNECT tunnels and upgrades are its requests, streams its active ones. */
+  counters(): HttpCounters {
+    const s = this.#proxy.stats();
+    return {
+      requests: s.requests,
+      active: s.activeStreams,
+      rejected: s.rejected,
+      bytesIn: s.bytesIn,
+      bytesOut: s.bytesOut,
+      errors: s.upstreamErrors,
+    };
   }
 }

@@ -116,11 +116,15 @@ export const TLS_FLAGS: Readonly<Record<string, FlagSpec>> = {
   cert: {
     type: "string",
     value: "FILE",
-    help: "certificate chain (PEM) of a -protocol tls or http2 listener; reloaded on change",
+    help: "certificate chain (PEM) of a -protocol tls, http2, http3 or quic listener; reloaded on change (tls, http2)",
   },
   key: { type: "string", value: "FILE", help: "private key (PEM) for -cert" },
   "tls-min-version": { type: "string", value: "V", help: "lowest TLS version accepted: 1.2 or 1.3", default: "1.2" },
-  alpn: { type: "string", value: "LIST", help: "ALPN protocols the listener accepts, e.g. h2,http/1.1" },
+  alpn: {
+    type: "string",
+    value: "LIST",
+    help: "ALPN protocols the listener accepts, e.g. h2,http/1.1 (quic: both sides must agree; default ts-tunnel-quic)",
+  },
   "client-ca": { type: "string", value: "FILE", help: "CA (PEM) of client certificates; needs -client-auth" },
   "client-auth": {
     type: "string",
@@ -166,7 +170,15 @@ export function tlsFromFlags(values: Record<string, string | boolean | undefined
   const used = listenerFlags.filter((f) => values[f] !== undefined);
   const autoTls = values["auto-tls"] === true;
   const h2c = protocol === "http2" && values.h2c === true;
-  const terminates = protocol === "tls" || (protocol === "http2" && !h2c);
+  const quic = protocol === "http3" || protocol === "quic";
+  const terminates = protocol === "tls" || (protocol === "http2" && !h2c) || quic;
+  if (autoTls && (quic || (protocol === "http2" && values.http3 === true))) {
+    throw new UsageError(
+      `Flag "-auto-tls" cannot be combined with ${
+        quic ? `-protocol ${protocol}` : "-http3"
+      }: a QUIC listener cannot take a new certificate while it runs, so ACME renewals could not reach it; use -cert FILE -key FILE`,
+    );
+  }
   if (autoTls && !terminates) {
     throw new UsageError(
       h2c
@@ -181,6 +193,21 @@ export function tlsFromFlags(values: Record<string, string | boolean | undefined
           ? `Flag "-${used[0]}" cannot be combined with -h2c (cleartext HTTP/2): remove one of them`
           : `Flag "-${used[0]}" applies to a TLS listener: add -protocol tls`,
       );
+    }
+    if (quic) {
+      const refused = protocol === "http3"
+        ? ["alpn", "tls-min-version", "client-auth", "client-ca"]
+        : ["tls-min-version", "client-auth", "client-ca"];
+      const other = refused.find((f) => values[f] !== undefined);
+      if (other) {
+        throw new UsageError(
+          other === "alpn"
+            ? 'Flag "-alpn" does not apply to -protocol http3: the proxy offers h3 itself'
+            : other === "tls-min-version"
+            ? `Flag "-tls-min-version" does not apply to -protocol ${protocol}: QUIC always uses TLS 1.3`
+            : `Flag "-${other}" does not apply to -protocol ${protocol}: the QUIC listener does not verify client certificates; use -protocol tls for mutual TLS`,
+        );
+      }
     }
     if (protocol === "http2") {
       const other = ["alpn", "client-ca", "client-auth"].find((f) => values[f] !== undefined);
@@ -202,7 +229,7 @@ export function tlsFromFlags(values: Record<string, string | boolean | undefined
       );
     }
     if (!autoTls && (!cert || !key)) {
-      const hint = protocol === "http2" ? " (or -auto-tls, or -h2c for cleartext)" : " (or -auto-tls)";
+      const hint = protocol === "http2" ? " (or -auto-tls, or -h2c for cleartext)" : quic ? "" : " (or -auto-tls)";
       throw new UsageError(
         `-protocol ${protocol} needs a certificate: add ${cert ? "" : "-cert FILE "}${key ? "" : "-key FILE"}`.trim() +
           (cert || key ? "" : hint),
@@ -253,76 +280,6 @@ export function tlsFromFlags(values: Record<string, string | boolean | undefined
       ...(text("target-ca") ? { caFile: text("target-ca") } : {}),
       ...(values["target-insecure"] === true ? { insecure: true } : {}),
     };
-  }
-  return out;
-}
-
-/** The flags of a `-protocol http2` listener (an HTTP/2 + HTTP/1.1 reverse proxy). */
-export const HTTP2_FLAGS: Readonly<Record<string, FlagSpec>> = {
-  upstream: { type: "string", value: "MODE", help: "http2: talk to the target over http1 or h2c", default: "http1" },
-  h2c: { type: "boolean", help: "http2: serve cleartext HTTP/2 (prior knowledge) instead of TLS" },
-  "connect-allow": {
-    type: "string",
-    value: "LIST",
-    help: "http2: host:port patterns CONNECT may reach, e.g. db:5432,*.example.com:443 (default: none)",
-  },
-  "alt-svc": { type: "string", value: "VALUE", help: 'http2: Alt-Svc on every response: an HTTP/3 port, or h3=":443"' },
-};
-
-/** The http2 parts of a tunnel config, as {@linkcode http2FromFlags} returns them. */
-export interface Http2FlagConfig {
-  /** `-upstream`. */
-  upstream?: "http1" | "h2c";
-  /** `-h2c`. */
-  h2c?: boolean;
-  /** `-connect-allow`. */
-  connectAllow?: string[];
-  /** `-alt-svc`: a port number or the header value. */
-  altSvc?: number | string;
-}
-
-/**
- * Maps the {@linkcode HTTP2_FLAGS} to the tunnel config's http2 keys.
- *
- * @param values Parsed flag values.
- * @param protocol The listener protocol (`-protocol`).
- * @returns The keys to merge into the tunnel config (empty when no http2 flag is set).
- * @throws {UsageError} Naming the flag, its value and the fix.
- */
-export function http2FromFlags(
-  values: Record<string, string | boolean | undefined>,
-  protocol: string,
-): Http2FlagConfig {
-  const used = Object.keys(HTTP2_FLAGS).filter((f) => values[f] !== undefined);
-  if (used.length === 0) return {};
-  if (protocol !== "http2") {
-    throw new UsageError(`Flag "-${used[0]}" applies to an http2 listener: add -protocol http2`);
-  }
-  const out: Http2FlagConfig = {};
-  const upstream = values.upstream as string | undefined;
-  if (upstream !== undefined) {
-    if (upstream !== "http1" && upstream !== "h2c") {
-      throw new UsageError(`Flag "-upstream" cannot be "${upstream}": use http1 or h2c`);
-    }
-    out.upstream = upstream;
-  }
-  if (values.h2c === true) out.h2c = true;
-  const allow = values["connect-allow"] as string | undefined;
-  if (allow !== undefined) {
-    const patterns = allow.split(",").map((p) => p.trim());
-    if (patterns.some((p) => p === "")) {
-      throw new UsageError(
-        `Flag "-connect-allow" cannot be "${allow}": list host:port patterns separated by commas, e.g. db:5432,*.example.com:443`,
-      );
-    }
-    out.connectAllow = patterns;
-  }
-  const altSvc = values["alt-svc"] as string | undefined;
-  if (altSvc !== undefined) {
-    if (altSvc.trim() === "") {
-      throw new UsageError('Flag "-alt-svc" cannot be empty: give the HTTP/3 port (e.g. 443) or h3=":443"; ma=86400');
-    }
-    out.altSvc = /^\d+$/.test(altSvc) ? Number(altSvc) : altSvc;
   }
   return out;
 }

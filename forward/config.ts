@@ -133,7 +133,8 @@ export interface TunnelConfig {
   forwardPath?: ForwardPathMode;
   /**
    * TLS termination on the listener; required when `protocol` is `"tls"` (or `"http2"` without
-   * `h2c`) unless `autoTls` is set. @default {undefined}
+   * `h2c`) unless `autoTls` is set, and when it is `"http3"` or `"quic"` (certificate files only:
+   * QUIC listeners are not reloaded and take no automatic TLS). @default {undefined}
    */
   tls?: TunnelTlsConfig;
   /**
@@ -142,7 +143,7 @@ export interface TunnelConfig {
    * `tls` may still set `minVersion`, `alpn` and the client-certificate keys. @default {false}
    */
   autoTls?: boolean;
-  /** `http2` only: how the proxy talks to the target, HTTP/1.1 (keep-alive pool) or h2c. @default {"http1"} */
+  /** `http2` and `http3`: how the proxy talks to the target, HTTP/1.1 (keep-alive pool) or h2c. @default {"http1"} */
   upstream?: Http2Upstream;
   /** `http2` only: serve cleartext HTTP/2 with prior knowledge (h2c) instead of TLS. @default {false} */
   h2c?: boolean;
@@ -153,9 +154,17 @@ export interface TunnelConfig {
   connectAllow?: string[];
   /**
    * `http2` only: `Alt-Svc` advertised on every response: an HTTP/3 port (`h3=":PORT"; ma=86400`)
-   * or the whole header value. @default {undefined}
+   * or the whole header value. With `http3: true` it defaults to the shared port. @default {undefined}
    */
   altSvc?: number | string;
+  /**
+   * `http2` only: also serve HTTP/3 on the same port number over UDP (an `Http3Proxy` to the same
+   * target) and advertise it on every h1/h2 response with `Alt-Svc: h3=":PORT"; ma=86400`, as
+   * Caddy does. Needs certificate files (`tls.certFile`, `tls.keyFile`): not h2c, not `autoTls`;
+   * the h3 side keeps the certificate it started with. `stats()` sums both (`protocols` has each).
+   * @default {false}
+   */
+  http3?: boolean;
   /** Dial the target over TLS (verified) instead of plain TCP. @default {undefined} */
   targetTls?: TunnelTargetTlsConfig;
   /**
@@ -173,8 +182,9 @@ export interface TunnelConfig {
 
 /**
  * TLS termination on the listener ({@linkcode TunnelConfig.tls}; CLI `-cert`/`-key`, YAML `tls`).
- * The files are reloaded when they change. For `http2` listeners only `certFile`, `keyFile`,
- * `minVersion` and `reloadIntervalMs` apply.
+ * The files are reloaded when they change (not for `http3` and `quic` listeners). For `http2`
+ * listeners only `certFile`, `keyFile`, `minVersion` and `reloadIntervalMs` apply; for `http3`
+ * only `certFile` and `keyFile`; for `quic` `certFile`, `keyFile` and `alpn`.
  */
 export interface TunnelTlsConfig {
   /** Certificate chain file (PEM, leaf first); required unless `TunnelConfig.autoTls` is set. */
@@ -183,7 +193,7 @@ export interface TunnelTlsConfig {
   keyFile?: string;
   /** Lowest TLS version accepted; `"1.3"` needs Bun. @default {"1.2"} */
   minVersion?: TlsMinVersion;
-  /** ALPN protocols to accept, most preferred first. @default {[]} */
+  /** ALPN protocols to accept, most preferred first (`quic`: both sides must agree). @default {[] (quic: ["ts-tunnel-quic"])} */
   alpn?: string[];
   /** Client certificates: `"optional"` or `"require"` need `clientCaFile` (and Bun). @default {"none"} */
   clientAuth?: TlsClientAuth;
@@ -287,6 +297,7 @@ export const DEFAULT_TUNNEL_CONFIG: Readonly<Omit<ResolvedTunnelConfig, "listenA
   upstream: "http1",
   h2c: false,
   connectAllow: [],
+  http3: false,
   workers: 1,
 };
 

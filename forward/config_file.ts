@@ -13,7 +13,8 @@ import type { AutoTlsSettings } from "../tls/auto_tls.ts";
 import { resolveTunnelConfig, type TunnelConfig } from "./config.ts";
 import { parseDuration } from "./duration.ts";
 import { PRESETS } from "./presets.ts";
-import { parseAutoTls, parseListenerTls, parseTargetTls, TLS_SECTION_KEYS } from "./_config_file_tls.ts";
+import { parseListenerTls, parseTargetTls, TLS_SECTION_KEYS } from "./_config_file_tls.ts";
+import { parseAutoTls } from "./_config_file_acme.ts";
 import { checkKeys, ConfigError, isMapping, type Mapping, show } from "./_config_yaml.ts";
 
 export { ConfigError };
@@ -102,16 +103,36 @@ const ENTRY_KEYS = [
   "h2c",
   "connect_allow",
   "alt_svc",
+  "http3",
   ...Object.keys(ENTRY_TUNING),
 ];
 
-/** The http2 keys of an entry. */
+/** The http2 keys of an entry (`upstream` also applies to http3). */
 function parseHttp2Keys(entry: Mapping, path: string): Partial<TunnelConfig> {
   const out: Partial<TunnelConfig> = {};
-  const { upstream, h2c, connect_allow, alt_svc } = entry;
-  const used = (["upstream", "h2c", "connect_allow", "alt_svc"] as const).find((key) => entry[key] !== undefined);
+  const { upstream, h2c, connect_allow, alt_svc, http3 } = entry;
+  const used = (["upstream", "h2c", "connect_allow", "alt_svc", "http3"] as const).find((key) =>
+    entry[key] !== undefined && !(key === "upstream" && entry.name === "http3")
+  );
   if (used && entry.name !== "http2") {
-    throw new ConfigError(`${path}.${used}`, "applies to an http2 listener; set name: http2, or remove it");
+    throw new ConfigError(
+      `${path}.${used}`,
+      used === "upstream"
+        ? "applies to an http2 or http3 listener; set name: http2 (or http3), or remove it"
+        : "applies to an http2 listener; set name: http2, or remove it",
+    );
+  }
+  if (http3 !== undefined) {
+    if (typeof http3 !== "boolean") {
+      throw new ConfigError(`${path}.http3`, `${show(http3)} is not a boolean; use true or false`);
+    }
+    if (http3 && h2c === true) {
+      throw new ConfigError(
+        `${path}.http3`,
+        "cannot be combined with h2c: HTTP/3 runs over QUIC, which is always encrypted; remove h2c and set tls.cert_file and tls.key_file",
+      );
+    }
+    out.http3 = http3;
   }
   if (upstream !== undefined) {
     if (upstream !== "http1" && upstream !== "h2c") {

@@ -24,4 +24,5 @@ export { BufferPool } from "./buffer_pool.ts";
 export { IDLE_CHECKS_PER_TIMEOUT, IdleWatch, type IntervalTimer } from "./idle_watch.ts";
 export { SOCKET_OPTION_KEYS, type SocketOptionKey } from "./_config_socket.ts";
 export type { SocketOptionStats, SocketSide } from "./_socket_tuning.ts";
+export type { HttpCounters } from "./_http_frontend.ts";
 export type { WorkerStats } from "./workers.ts";

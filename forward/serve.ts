@@ -119,7 +119,7 @@ export function loggingObserver(logger: Logger, tunnel: () => Tunnel): TunnelObs
     onConnectionEnd(end) {
       if (end.error !== undefined) {
         logger.info(`connection failed at ${end.phase}`, {
-          id: end.id || undefined, // 0: an http2 exchange, reported without its client
+          id: end.id || undefined, // 0: an http2/http3 exchange, reported without its client
           from: end.id ? formatAddr(end.remoteAddr) : undefined,
           error: end.error,
         });
@@ -228,7 +228,9 @@ export async function serveTunnels(
         runtime: runtime.name,
         engine: tunnels.map((t) =>
           t.config.protocol === "http2"
-            ? "http2-proxy"
+            ? t.config.http3 ? "http2-proxy+h3" : "http2-proxy"
+            : t.config.protocol === "http3"
+            ? "http3-proxy"
             : t.forwardPath === "splice"
             ? "splice"
             : runtime.name === "bun"

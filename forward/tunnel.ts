@@ -25,8 +25,10 @@ import {
   type TunnelConfig,
 } from "./config.ts";
 import { DEFAULT_FAST_PATHS, forward } from "./engine.ts";
-import { Http2Frontend } from "./_http2_frontend.ts";
+import type { HttpCounters, HttpFrontend } from "./_http_frontend.ts";
+import { startHttpFrontend } from "./_http_frontends.ts";
 import { socketOptionPlan } from "./_config_socket.ts";
+import { quicWithoutTls } from "./_config_listener.ts";
 import { type SocketOptionStats, type SocketSide, SocketTuning } from "./_socket_tuning.ts";
 import type { FastPath, ForwardCounters, ForwardStats } from "./types.ts";
 import type { TunnelWorkers, WorkerStats } from "./workers.ts";
@@ -57,6 +59,11 @@ export interface TunnelStats {
    * are when FFI is unavailable; absent when no such key is set.
    */
   readonly socketOptions?: SocketOptionStats;
+  /**
+   * Each protocol's share of an HTTP listener (`http2`, `http3`; both when an http2 listener has
+   * `http3: true`, and the totals above sum them); absent for byte-forwarding listeners.
+   */
+  readonly protocols?: Readonly<Record<string, HttpCounters>>;
   /**
    * Each worker thread's share when the tunnel runs several (`workers` > 1; the totals above sum
    * them); absent with one accept loop.
@@ -183,6 +190,11 @@ const UNKNOWN_ADDR: NetAddr = { transport: "tcp", hostname: "", port: 0 };
 const ACCEPT_BACKOFF_MIN_MS = 5;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
 
+/** Whether `protocol` is served by an HTTP proxy rather than forwarded as bytes. */
+function isHttpProxy(protocol: string): boolean {
+  return protocol === "http2" || protocol === "http3";
+}
+
 function safely<A extends unknown[]>(fn: ((...args: A) => void) | undefined, ...args: A): void {
   if (!fn) return;
   try {
@@ -212,7 +224,7 @@ export class Tunnel {
   #runtime?: Runtime;
   #observer: TunnelObserver;
   #listener?: Listener;
-  #http2?: Http2Frontend;
+  #http?: HttpFrontend;
   #certificates?: TlsCertificateSource;
   #acceptLoop?: Promise<void>;
   #startedAt = 0;
@@ -232,7 +244,7 @@ export class Tunnel {
   #role?: WorkerRole;
   #idStep = 1;
   #closedTotals = { bytesSent: 0, bytesReceived: 0, pauses: 0 };
-  #http2Base = { requests: 0, rejected: 0, bytesOut: 0, bytesIn: 0, upstreamErrors: 0 };
+  #httpBase: HttpCounters = { requests: 0, active: 0, rejected: 0, bytesIn: 0, bytesOut: 0, errors: 0 };
   #counts = { connections: 0, rejected: 0, errors: 0 };
 
   /**
@@ -264,9 +276,9 @@ export class Tunnel {
     const dialer = this.config.targetTls
       ? new TlsProtocol({ runtime: options.runtime, client: tlsClientOptions(this.config.targetTls) })
       : new TcpProtocol({ runtime: options.runtime });
-    // The http2 proxy dials its target itself: no breaker or warm pool here. Worker threads dial
-    // for a tunnel with workers > 1: no warm pool in this thread.
-    const settings = this.config.protocol === "http2"
+    // The http2/http3 proxies dial their target themselves: no breaker or warm pool here. Worker
+    // threads dial for a tunnel with workers > 1: no warm pool in this thread.
+    const settings = isHttpProxy(this.config.protocol)
       ? { ...this.config, upstreamPoolSize: 0, breakerFailureThreshold: 0 }
       : typeof this.config.workers === "number" && this.config.workers > 1
       ? { ...this.config, upstreamPoolSize: 0 }
@@ -290,10 +302,10 @@ export class Tunnel {
 
   /**
    * Sets the listener protocol (go-tunnel's `SetProtocol`); by default `config.protocol` is used
-   * (`http2` is an HTTP proxy, not a byte transport: it is not set this way).
+   * (`http2` and `http3` are HTTP proxies, not byte transports: they are not set this way).
    */
   setProtocol(protocol: Protocol): void {
-    if (this.#listener || this.#http2 || this.#workers) {
+    if (this.#listener || this.#http || this.#workers) {
       throw new TypeError("Cannot set the protocol: the tunnel has already started");
     }
     this.#protocol = protocol;
@@ -301,14 +313,14 @@ export class Tunnel {
 
   /** The bound address, once started. */
   get addr(): NetAddr | undefined {
-    return this.#http2?.addr ?? this.#workers?.addr ?? this.#listener?.addr;
+    return this.#http?.addr ?? this.#workers?.addr ?? this.#listener?.addr;
   }
 
   /** `new` before start, `listening` while accepting, `stopping` while draining, `stopped` after. */
   get state(): "new" | "listening" | "stopping" | "stopped" {
     if (this.#stopped) return "stopped";
     if (this.#stopping) return "stopping";
-    return this.#listener || this.#http2 || this.#workers ? "listening" : "new";
+    return this.#listener || this.#http || this.#workers ? "listening" : "new";
   }
 
   /**
@@ -317,19 +329,26 @@ export class Tunnel {
    *
    * @throws {NetError} If the address cannot be bound (EADDRINUSE, EACCES, …).
    * @throws {UnsupportedProtocolError} If `config.protocol` is not available.
+   * @throws {TypeError} For `protocol: "quic"` without `tls` or a protocol from `setProtocol()`.
    */
   async start(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#listener || this.#http2 || this.#workers || this.#stopping) {
+    if (this.#listener || this.#http || this.#workers || this.#stopping) {
       throw new ServerClosedError("Cannot start the tunnel: it was already started");
     }
     options.signal?.throwIfAborted();
-    if (this.config.protocol === "http2" && !this.#protocol) return await this.#startHttp2(options.signal);
+    if (isHttpProxy(this.config.protocol) && !this.#protocol) return await this.#startHttp(options.signal);
+    if (this.config.protocol === "quic" && !this.#protocol && !this.config.tls) throw quicWithoutTls("quic");
     const workers = await this.#workerCount();
     if (workers > 1) return await this.#startWorkers(workers, options.signal);
     const tls = this.config.tls || this.#certificates
       ? { server: { ...tlsServerOptions(this.config.tls ?? {}), certificates: this.#certificates } }
       : undefined;
-    const protocol = this.#protocol ??= createProtocol(this.config.protocol, { runtime: this.#runtime, tls });
+    const alpn = this.config.tls?.alpn;
+    const protocol = this.#protocol ??= createProtocol(this.config.protocol, {
+      runtime: this.#runtime,
+      tls,
+      ...(this.config.protocol === "quic" && alpn ? { quic: { alpnProtocols: alpn } } : {}),
+    });
     const listenOptions: TcpListenerOptions = {
       noDelay: this.config.tcpNoDelay,
       keepAlive: this.config.tcpKeepAlive,
@@ -395,9 +414,12 @@ export class Tunnel {
     signal?.addEventListener("abort", () => void this.stop(), { once: true });
   }
 
-  /** `protocol: "http2"`: an HTTP/2 + HTTP/1.1 reverse proxy instead of byte forwarding. */
-  async #startHttp2(signal: AbortSignal | undefined): Promise<void> {
-    const http2 = await Http2Frontend.start(this.config, this.#certificates, {
+  /**
+   * `protocol: "http2"` or `"http3"`: an HTTP reverse proxy instead of byte forwarding (with
+   * `http3: true`, h2 and h3 on one port).
+   */
+  async #startHttp(signal: AbortSignal | undefined): Promise<void> {
+    const http = await startHttpFrontend(this.config, this.#certificates, {
       onRequest: (remoteAddr) => safely(this.#observer.onAccept, this.#takeId(), remoteAddr),
       onError: (error) =>
         safely(this.#observer.onConnectionEnd, {
@@ -406,10 +428,10 @@ export class Tunnel {
           error,
           phase: error.op === "dial" ? "dial" : "forward",
         }),
-    });
-    this.#http2 = http2;
+    }, this.#runtime);
+    this.#http = http;
     this.#startedAt = performance.now();
-    safely(this.#observer.onListen, http2.addr);
+    safely(this.#observer.onListen, http.addr);
     signal?.addEventListener("abort", () => void this.stop(), { once: true });
   }
 
@@ -590,13 +612,13 @@ export class Tunnel {
       }
       return;
     }
-    if (this.#http2) {
+    if (this.#http) {
       this.#stopping = true;
-      const onAbort = () => this.#http2!.abort();
+      const onAbort = () => this.#http!.abort();
       options.signal?.addEventListener("abort", onAbort, { once: true });
       if (options.signal?.aborted) onAbort();
       try {
-        await this.#http2.close({ timeoutMs: this.config.drainTimeoutMs });
+        await this.#http.close({ timeoutMs: this.config.drainTimeoutMs });
       } finally {
         options.signal?.removeEventListener("abort", onAbort);
       }
@@ -643,7 +665,7 @@ export class Tunnel {
   /** Stops at once: closes the listener and every connection. */
   close(): void {
     this.#stopping = true;
-    this.#http2?.abort();
+    this.#http?.abort();
     this.#workers?.close();
     this.#listener?.close();
     this.#upstream.close();
@@ -652,7 +674,7 @@ export class Tunnel {
 
   /** A snapshot of the counters. */
   stats(): TunnelStats {
-    if (this.#http2) return this.#http2Stats(this.#http2);
+    if (this.#http) return this.#httpStats(this.#http);
     if (this.#workers) return this.#workerStats(this.#workers);
     const { liveReceived, liveSent, livePauses } = this.#liveTotals();
     return {
@@ -691,22 +713,23 @@ export class Tunnel {
     };
   }
 
-  /** The proxy's counters in a tunnel's terms: requests are its connections, streams its active ones. */
-  #http2Stats(http2: Http2Frontend): TunnelStats {
-    const s = http2.stats();
-    const base = this.#http2Base;
+  /** The proxies' counters in a tunnel's terms: requests are its connections, streams its active ones. */
+  #httpStats(http: HttpFrontend): TunnelStats {
+    const s = http.counters();
+    const base = this.#httpBase;
     return {
       connections: s.requests - base.requests,
-      active: s.activeStreams,
+      active: s.active,
       rejected: s.rejected - base.rejected,
       bytesSent: s.bytesOut - base.bytesOut,
       bytesReceived: s.bytesIn - base.bytesIn,
-      errors: s.upstreamErrors - base.upstreamErrors,
+      errors: s.errors - base.errors,
       backpressurePauses: 0,
       uptimeMs: this.#startedAt ? performance.now() - this.#startedAt : 0,
       forwardPath: "pump",
+      protocols: http.perProtocol(),
       reset: () => {
-        this.#http2Base = http2.stats();
+        this.#httpBase = http.counters();
         this.#startedAt = performance.now();
       },
     };
@@ -763,7 +786,7 @@ export class Tunnel {
    */
   get breaker(): CircuitBreaker | undefined {
     if (this.#workers) return undefined;
-    return this.config.protocol === "http2" && !this.#protocol ? undefined : this.#upstream.breaker;
+    return isHttpProxy(this.config.protocol) && !this.#protocol ? undefined : this.#upstream.breaker;
   }
 
   /** Refusals by limit since start (summed over worker threads). */
@@ -776,10 +799,11 @@ export class Tunnel {
     return this.#workers?.count ?? 1;
   }
 
-  /** Describes the tunnel for logs: `tcp 0.0.0.0:8080 -> 127.0.0.1:80`. */
+  /** Describes the tunnel for logs: `tcp 0.0.0.0:8080 -> 127.0.0.1:80` (`http2+h3 …` with `http3: true`). */
   toString(): string {
     const listen = this.addr ? formatAddr(this.addr) : this.config.listenAddr;
-    return `${this.config.protocol} ${listen} -> ${this.config.targetAddr}`;
+    const protocol = this.config.protocol === "http2" && this.config.http3 ? "http2+h3" : this.config.protocol;
+    return `${protocol} ${listen} -> ${this.config.targetAddr}`;
   }
 
   /** Same as `stop()`. */

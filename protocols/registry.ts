@@ -67,7 +67,7 @@ export function createProtocol(name: string, options: CreateProtocolOptions = {}
     case "http3":
       throw new UnsupportedProtocolError(
         name,
-        "this version of ts-tunnel forwards plain TCP and TLS only; use -protocol tcp or -protocol tls",
+        'it is an HTTP/3 reverse proxy, not a byte transport: use Tunnel with protocol "http3" (CLI: -protocol http3), or Http3Proxy from protocols/http3',
       );
     default:
       throw new UnsupportedProtocolError(name, `unknown protocol; use one of ${PROTOCOL_NAMES.join(", ")}`);

@@ -80,15 +80,12 @@ export class QuicHttp3Server {
 
   /**
    * Stops accepting, sends GOAWAY on every connection and lets their requests finish for up to
-   * `timeoutMs`; then closes every connection (H3_NO_ERROR) and the endpoint.
+   * `timeoutMs` (or until `signal` aborts); then closes every connection (H3_NO_ERROR) and the endpoint.
    */
-  async close(timeoutMs: number): Promise<void> {
+  async close(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     this.#listener.stop();
     const drained = Promise.all([...this.#connections].map((connection) => connection.goaway()));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), timeoutMs));
-    const timedOut = await Promise.race([drained.then(() => false), expired]);
-    clearTimeout(timer);
+    const timedOut = !await drainDeadline(drained, timeoutMs, signal);
     if (!timedOut) await new Promise((resolve) => setTimeout(resolve, CLOSE_LINGER_MS));
     this.closeNow();
     await this.#loop;
@@ -98,5 +95,31 @@ export class QuicHttp3Server {
   /** Closes every connection (H3_NO_ERROR) and the endpoint now. */
   closeNow(): void {
     this.#listener.close({ code: Http3ErrorCode.H3_NO_ERROR });
+  }
+}
+
+/**
+ * Waits for `drained` for up to `timeoutMs`, or until `signal` aborts.
+ *
+ * @returns `true` when `drained` settled first.
+ */
+export async function drainDeadline(
+  drained: Promise<unknown>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  if (signal?.aborted) return false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+    onAbort = () => resolve(false);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([drained.then(() => true, () => true), expired]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
   }
 }

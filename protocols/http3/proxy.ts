@@ -13,7 +13,7 @@ import type { NetAddr } from "../types.ts";
 import type { Http3Context, Http3Counters } from "./_context.ts";
 import { proxyFetch } from "./_fetch_bridge.ts";
 import { type ResolvedHttp3ProxyOptions, resolveHttp3ProxyOptions } from "./_resolve.ts";
-import { QuicHttp3Server } from "./_server.ts";
+import { drainDeadline, QuicHttp3Server } from "./_server.ts";
 import type { Http3ProxyOptions } from "./options.ts";
 
 /** Counters of an {@linkcode Http3Proxy}. */
@@ -42,6 +42,8 @@ export interface Http3ProxyStats {
 export interface Http3ProxyCloseOptions {
   /** How long in-flight requests may finish after GOAWAY. @default {the `closeTimeoutMs` option} */
   timeoutMs?: number;
+  /** Aborting it ends the wait at once: the connections still open are closed. @default {undefined} */
+  signal?: AbortSignal;
 }
 
 /**
@@ -194,21 +196,18 @@ export class Http3Proxy implements AsyncDisposable {
    * @returns Resolves when everything is closed.
    */
   close(options: Http3ProxyCloseOptions = {}): Promise<void> {
-    this.#closed ??= this.#shutdown(options.timeoutMs ?? this.#options.closeTimeoutMs);
+    this.#closed ??= this.#shutdown(options.timeoutMs ?? this.#options.closeTimeoutMs, options.signal);
     return this.#closed;
   }
 
-  async #shutdown(timeoutMs: number): Promise<void> {
+  async #shutdown(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     this.#state = "closing";
     const server = this.#server;
     if (server instanceof QuicHttp3Server) {
-      await server.close(timeoutMs);
+      await server.close(timeoutMs, signal);
     } else if (server) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const graceful = server.stop(false).catch(() => {});
-      const expired = new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs));
-      await Promise.race([graceful, expired]);
-      clearTimeout(timer);
+      await drainDeadline(graceful, timeoutMs, signal);
       await server.stop(true).catch(() => {});
     }
     this.#upstream.close(true);

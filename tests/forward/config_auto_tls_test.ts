@@ -100,7 +100,7 @@ test("parseConfigFile() rejects automatic TLS and http2 keys that do not fit, wi
     ],
     [
       `protocols: [{ name: tcp, listen: ":80", target: "127.0.0.1:81", upstream: h2c }]`,
-      "protocols[0].upstream: applies to an http2 listener; set name: http2, or remove it",
+      "protocols[0].upstream: applies to an http2 or http3 listener; set name: http2 (or http3), or remove it",
     ],
     [
       `protocols: [{ name: http2, listen: ":80", target: "127.0.0.1:81" }]`,

@@ -320,7 +320,7 @@ test("http2 settings are checked with the key, the value and the fix, and create
   const base = { listenAddr: "127.0.0.1:0", targetAddr: "127.0.0.1:80" };
   assert.throws(() => resolveTunnelConfig({ ...base, upstream: "h2c" }), {
     message:
-      'Cannot use TunnelConfig.upstream with protocol "tcp": it applies to protocol "http2" (CLI: -protocol http2)',
+      'Cannot use TunnelConfig.upstream with protocol "tcp": it applies to protocol "http2" or "http3" (CLI: -protocol http2)',
   });
   assert.throws(() => resolveTunnelConfig({ ...base, protocol: "http2" }), {
     message:
@@ -345,7 +345,7 @@ test("http2 settings are checked with the key, the value and the fix, and create
   const cases: [string[], string][] = [
     [
       ["-target", "127.0.0.1:80", "-upstream", "h2c"],
-      'Flag "-upstream" applies to an http2 listener: add -protocol http2\n',
+      'Flag "-upstream" applies to an http2 listener: add -protocol http2 (or http3)\n',
     ],
     [
       ["-target", "127.0.0.1:80", "-protocol", "http2"],

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { Http3Proxy } from "../../protocols/http3/mod.ts";
 import { testCerts } from "../_util/certs.ts";
+import { noGtlsclient, runGtlsclient } from "../_util/gtlsclient.ts";
 import { closedLoopbackPort, randomBytes } from "../_util/echo_server.ts";
 import { runtimeName, test } from "../_util/test.ts";
 import { waitFor } from "../_util/wait.ts";
@@ -33,7 +34,6 @@ function missing(binary: string, pkg: string): string | false {
   return which(binary) ? false : `${binary} is not installed (apt-get install ${pkg}); .ci/run installs it`;
 }
 
-const noGtlsclient = missing("gtlsclient", "ngtcp2-client");
 const noCaddy = missing("caddy", "caddy");
 
 function report(line: string): void {
@@ -41,53 +41,9 @@ function report(line: string): void {
   console.log(`  [${runtimeName}] ${line}`);
 }
 
-/** One response as gtlsclient prints it (`http: stream 0x4 [name: value]`). */
-interface Printed {
-  status: number | undefined;
-  headers: Map<string, string>;
-}
-
-/**
- * Runs gtlsclient against `port` with `args` before the address, keeping only its `http:` lines
- * (the QUIC debug log goes by). Killed after {@linkcode RUN_TIMEOUT_MS}.
- */
-function gtlsclient(
-  port: number,
-  args: string[],
-  uris: string[],
-): Promise<{ code: number; streams: Map<string, Printed> }> {
-  const child = spawn("gtlsclient", [
-    "--no-quic-dump",
-    "--no-http-dump",
-    "--exit-on-all-streams-close",
-    "--sni=localhost",
-    ...args,
-    "127.0.0.1",
-    String(port),
-    ...uris,
-  ], { stdio: ["ignore", "ignore", "pipe"] });
-  const streams = new Map<string, Printed>();
-  let carry = "";
-  const decoder = new TextDecoder();
-  child.stderr!.on("data", (chunk: Uint8Array) => {
-    const lines = (carry + decoder.decode(chunk, { stream: true })).split("\n");
-    carry = lines.pop() ?? "";
-    for (const line of lines) {
-      const m = /^http: stream (0x[0-9a-f]+) \[([^:]*:?[^:]*): (.*)\]$/.exec(line);
-      if (!m) continue;
-      const printed = streams.get(m[1]) ?? { status: undefined, headers: new Map() };
-      streams.set(m[1], printed);
-      if (m[2] === ":status") printed.status = Number(m[3]);
-      else printed.headers.set(m[2], m[3]);
-    }
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
-  return new Promise((resolve) => {
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, streams });
-    });
-  });
+/** gtlsclient with {@linkcode RUN_TIMEOUT_MS} as its bound. */
+function gtlsclient(port: number, args: string[], uris: string[]) {
+  return runGtlsclient(port, args, uris, RUN_TIMEOUT_MS);
 }
 
 function sha256(bytes: Uint8Array): string {
