@@ -84,7 +84,7 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
   #pushIO: StreamPushIO | undefined;
-  /** Session bookkeeping: queued in the writer's round-robin ring. */
+  /** Session bookkeeping: queued in the writer (its interactive list or its round-robin ring). */
   inRing = false;
   /** Session bookkeeping: WINDOW increment waiting to be sent. */
   windowToSend = 0;
@@ -328,6 +328,11 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
   }
 
   // ---- The session writer ----
+
+  /** Bytes queued to send (within credit or not). */
+  get sendBacklog(): number {
+    return this.#send.bytes;
+  }
 
   /** True if {@linkcode MuxStream.emit} would write a frame now. */
   get sendable(): boolean {

@@ -1,19 +1,36 @@
 /**
  * Internal: the one writer of a mux session. It fills a batch buffer with frames, in this order:
  * queued control frames (OPEN, RST, PING), the latest PONG, WINDOW updates, the control stream's
- * data, then the data streams round-robin, one frame each per turn; then it writes the batch to
- * the connection with a single call. Whatever is queued while a write is in flight goes into the
- * next batch, so small frames coalesce under load and go out at once when idle.
+ * data, then the interactive streams (each one frame, up to half a batch), then the data streams
+ * round-robin, one frame each per turn; then it writes the batch to the connection with a single
+ * call. Whatever is queued while a write is in flight goes into the next batch, so small frames
+ * coalesce under load and go out at once when idle. Batches that the connection takes at once
+ * (push I/O) follow each other synchronously up to {@linkcode YIELD_AFTER_BYTES}, then the writer
+ * yields to the event loop.
+ *
+ * A stream is *interactive* when it starts sending with no more queued than one frame carries (a
+ * request, a reply, a keystroke): it goes ahead of the streams already taking turns, so a small
+ * frame waits behind at most the batch in flight, never behind a round of bulk frames. If it has
+ * more to send after that frame, it joins the round-robin like any other stream, so priority
+ * cannot be kept by writing a lot.
  * @module
  */
 import type { NativeIO, PullIO, PushIO } from "../_native_io.ts";
 import { NetError } from "../errors.ts";
 import type { Conn } from "../types.ts";
-import { FRAME_HEADER_BYTES, FrameType, writeFrameHeader } from "./mux_frame.ts";
+import { FRAME_HEADER_BYTES, FrameType, MAX_DATA_BYTES, writeFrameHeader } from "./mux_frame.ts";
 import type { MuxStream } from "./_mux_stream.ts";
 
 /** Size of a batch: the most one write to the connection carries. */
 export const BATCH_BYTES = 256 * 1024;
+/**
+ * Bytes the writer writes in one go while the connection takes them at once (push I/O); past
+ * this it lets the event loop run (other sockets' callbacks, an interactive stream's next write)
+ * before the next batch. Many bulk streams together hold megabytes of credit.
+ */
+export const YIELD_AFTER_BYTES = 1024 * 1024;
+/** Bytes of interactive frames one batch carries at most; the round-robin streams get the rest. */
+export const INTERACTIVE_BATCH_BYTES = BATCH_BYTES / 2;
 const WINDOW_FRAME_BYTES = FRAME_HEADER_BYTES + 4;
 const RST_FRAME_BYTES = FRAME_HEADER_BYTES + 2;
 
@@ -38,8 +55,9 @@ export class MuxWriter {
   #pong: Uint8Array | undefined;
   #windows = new Set<MuxStream>();
   #controlStream: MuxStream | undefined;
-  #ring: (MuxStream | undefined)[] = [];
-  #ringHead = 0;
+  /** Streams that started sending with at most one frame queued: served before the ring. */
+  #interactive = new StreamQueue();
+  #ring = new StreamQueue();
   #writing = false;
   #alive = true;
   #flushing = false;
@@ -70,7 +88,10 @@ export class MuxWriter {
     return this.#controlBytes;
   }
 
-  /** A stream has data or a FIN to send. Stream 0 is served before the others. */
+  /**
+   * A stream has data or a FIN to send. Stream 0 is served before the others; a stream that was
+   * not waiting and has at most one frame's worth queued is interactive (see the module doc).
+   */
   wantSend(stream: MuxStream, now = false): void {
     if (stream.id === 0) {
       this.#controlStream = stream;
@@ -78,7 +99,8 @@ export class MuxWriter {
       if (this.#flushing) return;
       if (!stream.inRing) {
         stream.inRing = true;
-        this.#ring.push(stream);
+        if (stream.sendBacklog <= MAX_DATA_BYTES) this.#interactive.push(stream);
+        else this.#ring.push(stream);
       }
     }
     this.#schedule(now);
@@ -120,9 +142,7 @@ export class MuxWriter {
     this.#controlBytes = 0;
     this.#pong = undefined;
     this.#windows.clear();
-    for (let i = this.#ringHead; i < this.#ring.length; i++) this.#ring[i]!.inRing = false;
-    this.#ring = [];
-    this.#ringHead = 0;
+    for (const stream of [...this.#ring.drain(), ...this.#interactive.drain()]) stream.inRing = false;
     if (this.#writing) return;
     this.#schedule();
   }
@@ -143,10 +163,23 @@ export class MuxWriter {
     else queueMicrotask(this.#resume);
   }
 
-  /** Fills and writes batches until nothing is left; a write that completes at once (push I/O) continues synchronously. */
+  /**
+   * Fills and writes batches until nothing is left; a write that completes at once (push I/O)
+   * continues synchronously, up to {@linkcode YIELD_AFTER_BYTES}, then after a macrotask.
+   */
   #run(): void {
+    if (!this.#alive) { // stopped while a write or a yield was pending
+      this.#writing = false;
+      this.#loopDone?.resolve();
+      return;
+    }
+    let written = 0;
     try {
       while (true) {
+        if (written >= YIELD_AFTER_BYTES) {
+          setImmediate(this.#resume);
+          return;
+        }
         const n = this.#fill(this.#out);
         if (n === 0) break;
         const pending = this.#write(n);
@@ -154,6 +187,7 @@ export class MuxWriter {
           pending.then(this.#resume, this.#failed);
           return;
         }
+        written += n;
       }
     } catch (error) {
       return this.#fail(error);
@@ -244,9 +278,18 @@ export class MuxWriter {
     }
     const control = this.#controlStream;
     while (control?.sendable && limit - at > FRAME_HEADER_BYTES) at += control.emit(out, at, limit - at);
-    while (this.#ringHead < this.#ring.length && limit - at > FRAME_HEADER_BYTES) {
-      const stream = this.#ring[this.#ringHead]!;
-      this.#ring[this.#ringHead++] = undefined;
+    at = this.#serve(this.#interactive, out, at, Math.min(limit, at + INTERACTIVE_BATCH_BYTES));
+    return this.#serve(this.#ring, out, at, limit);
+  }
+
+  /**
+   * One frame from each stream of `queue` in turn, up to `limit`; a stream with more to send
+   * goes (back) to the end of the ring, so the ring's streams take turns until the batch is full.
+   */
+  #serve(queue: StreamQueue, out: Uint8Array, at: number, limit: number): number {
+    while (limit - at > FRAME_HEADER_BYTES) {
+      const stream = queue.shift();
+      if (!stream) break;
       stream.inRing = false;
       if (!stream.sendable) continue;
       at += stream.emit(out, at, limit - at);
@@ -255,13 +298,6 @@ export class MuxWriter {
         this.#ring.push(stream);
       }
     }
-    if (this.#ringHead === this.#ring.length) {
-      this.#ring.length = 0;
-      this.#ringHead = 0;
-    } else if (this.#ringHead >= 256 && this.#ringHead * 2 >= this.#ring.length) {
-      this.#ring.splice(0, this.#ringHead);
-      this.#ringHead = 0;
-    }
     return at;
   }
 
@@ -269,6 +305,38 @@ export class MuxWriter {
   stop(): void {
     this.#alive = false;
     this.drained();
+  }
+}
+
+/** A FIFO of streams: an array with a moving head, compacted as it goes. */
+class StreamQueue {
+  #items: (MuxStream | undefined)[] = [];
+  #head = 0;
+
+  push(stream: MuxStream): void {
+    this.#items.push(stream);
+  }
+
+  shift(): MuxStream | undefined {
+    if (this.#head === this.#items.length) return undefined;
+    const stream = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#items.length) {
+      this.#items.length = 0;
+      this.#head = 0;
+    } else if (this.#head >= 256 && this.#head * 2 >= this.#items.length) {
+      this.#items.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return stream;
+  }
+
+  /** Empties the queue; returns what it held. */
+  drain(): MuxStream[] {
+    const rest = this.#items.slice(this.#head) as MuxStream[];
+    this.#items = [];
+    this.#head = 0;
+    return rest;
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * {@linkcode MuxSession}: the TLS/TCP stream multiplexer of PROTOCOL.md section 5. Many
  * {@linkcode TunnelStream}s share one connection; each has its own credit-based flow control,
- * and one writer serves the streams round-robin, one frame at a time, so a bulk transfer cannot
- * starve an interactive stream and a reader that stops stalls only its own stream.
+ * and one writer serves the streams round-robin, one frame at a time, with a stream that starts
+ * with a small write (a request, a reply) ahead of the round, so a bulk transfer cannot starve an
+ * interactive stream and a reader that stops stalls only its own stream.
  * @module
  */
 import { nativeIO } from "../_native_io.ts";

@@ -7,9 +7,27 @@ import type { TunnelClientConfig, TunnelServerConfig } from "../../../protocols/
 import { TunnelServer, type TunnelServerObserver } from "../../../protocols/tunnel/server.ts";
 import type { Protocol } from "../../../protocols/types.ts";
 import type { QuicConnect, QuicListen } from "../../../protocols/tunnel/quic_transport.ts";
+import type { TestCerts } from "../../_util/certs.ts";
 
 /** A token long enough for the config checks. */
 export const TOKEN = "test-token-0123456789abcdef";
+
+let certsSource: (() => Promise<TestCerts>) | undefined;
+
+/** The certificates the fixtures use: the process's test set unless {@linkcode useFixtureCerts} said otherwise. */
+async function fixtureCerts(): Promise<TestCerts> {
+  if (certsSource) return await certsSource();
+  const { testCerts } = await import("../../_util/certs.ts");
+  return await testCerts();
+}
+
+/**
+ * Makes the fixtures take their certificates from `source` (a server and a client in separate
+ * processes must share one CA; each process's test set has its own).
+ */
+export function useFixtureCerts(source: () => Promise<TestCerts>): void {
+  certsSource = source;
+}
 
 /** Which transport a scenario runs on, and how to make its protocols. */
 export interface TransportFixture {
@@ -32,16 +50,14 @@ export const TLS_TRANSPORT: TransportFixture = {
   name: "tls",
   async serverProtocol() {
     const { TlsProtocol } = await import("../../../protocols/tls.ts");
-    const { testCerts } = await import("../../_util/certs.ts");
-    const certs = await testCerts();
+    const certs = await fixtureCerts();
     return new TlsProtocol({
       server: { certFile: certs.fullchainFile, keyFile: certs.keyFile, alpnProtocols: ["ts-tunnel/1"] },
     });
   },
   async clientProtocol() {
     const { TlsProtocol } = await import("../../../protocols/tls.ts");
-    const { testCerts } = await import("../../_util/certs.ts");
-    const certs = await testCerts();
+    const certs = await fixtureCerts();
     return new TlsProtocol({ client: { ca: certs.caPem, serverName: "localhost", alpnProtocols: ["ts-tunnel/1"] } });
   },
 };
@@ -53,22 +69,27 @@ export const QUIC_TRANSPORT: TransportFixture = {
   clientProtocol: () => Promise.resolve(undefined),
   async serverQuic() {
     const { serverQuic } = await import("../../../protocols/tunnel/serve.ts");
-    const { testCerts } = await import("../../_util/certs.ts");
     const { defaultRuntime } = await import("../../../protocols/runtime.ts");
-    const certs = await testCerts();
+    const certs = await fixtureCerts();
     return serverQuic({ certFile: certs.fullchainFile, keyFile: certs.keyFile }, await defaultRuntime());
   },
   async clientQuic() {
     const { clientQuic } = await import("../../../protocols/tunnel/serve.ts");
-    const { testCerts } = await import("../../_util/certs.ts");
     const { defaultRuntime } = await import("../../../protocols/runtime.ts");
-    const certs = await testCerts();
+    const certs = await fixtureCerts();
     return clientQuic(
       { serverAddr: "127.0.0.1:1", token: TOKEN, services: [] },
       { ca: certs.caPem, serverName: "localhost" },
       await defaultRuntime(),
     );
   },
+};
+
+/** Every transport, by name. */
+export const TRANSPORT_FIXTURES: Readonly<Record<"tcp" | "tls" | "quic", TransportFixture>> = {
+  tcp: TCP_TRANSPORT,
+  tls: TLS_TRANSPORT,
+  quic: QUIC_TRANSPORT,
 };
 
 /** A range of ports unlikely to be in use, different per test file run. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { isCleanClose, NetError } from "../../../protocols/errors.ts";
 import { TunnelError } from "../../../protocols/tunnel/errors.ts";
 import { MuxSession } from "../../../protocols/tunnel/mux.ts";
-import { encodeFrame, FrameType } from "../../../protocols/tunnel/mux_frame.ts";
+import { encodeFrame, FrameParser, FrameType } from "../../../protocols/tunnel/mux_frame.ts";
 import { randomBytes } from "../../_util/echo_server.ts";
 import { test } from "../../_util/test.ts";
 import { delay, expectBytes, muxPair, openPair, readAll, ScriptedConn, tcpPair, waitFor, writeAll } from "./_util.ts";
@@ -289,4 +289,48 @@ test("MuxSession ends when the connection closes, with a clean-close reason", as
   raw.close();
   await session.closed;
   assert.ok(isCleanClose(session.closeReason));
+});
+
+/** The DATA frames a scripted server session wrote, batch by batch, as `[streamId, bytes]`. */
+function dataFrames(conn: ScriptedConn): [number, number][][] {
+  return conn.writes.map((batch) => {
+    const parser = new FrameParser();
+    parser.push(batch);
+    const frames: [number, number][] = [];
+    for (let f = parser.next(); f !== undefined; f = parser.next()) {
+      if (f.type === FrameType.DATA) frames.push([f.streamId, f.payload.byteLength]);
+    }
+    return frames;
+  });
+}
+
+test("MuxSession sends a small write ahead of another stream's queued bulk data", async () => {
+  const conn = new ScriptedConn({ keepWrites: true });
+  await using session = new MuxSession(conn, { role: "server" });
+  const bulk = await session.open(new Uint8Array([1]));
+  const small = await session.open(new Uint8Array([2]));
+  void bulk.writable.getWriter().write(new Uint8Array(200 * 1024));
+  void small.writable.getWriter().write(encoder.encode("ping"));
+  await waitFor(() => dataFrames(conn).flat().reduce((n, [, bytes]) => n + bytes, 0) === 200 * 1024 + 4);
+  const frames = dataFrames(conn).flat();
+  assert.deepEqual(frames[0], [small.id, 4], "the small write goes first");
+  assert.ok(frames.slice(1).every(([id]) => id === bulk.id));
+});
+
+test("MuxSession gives small writes at most half a batch; queued bulk data gets the rest", async () => {
+  const conn = new ScriptedConn({ keepWrites: true });
+  await using session = new MuxSession(conn, { role: "server" });
+  const bulk = await session.open(new Uint8Array([1]));
+  const smalls = await Promise.all(Array.from({ length: 16 }, (_, i) => session.open(new Uint8Array([i + 2]))));
+  void bulk.writable.getWriter().write(new Uint8Array(200 * 1024));
+  for (const s of smalls) void s.writable.getWriter().write(new Uint8Array(16 * 1024));
+  const total = 200 * 1024 + 16 * 16 * 1024;
+  await waitFor(() => dataFrames(conn).flat().reduce((n, [, bytes]) => n + bytes, 0) === total);
+  const [first] = dataFrames(conn).filter((batch) => batch.length > 0);
+  const bytesOf = (which: (id: number) => boolean) =>
+    first.filter(([id]) => which(id)).reduce((n, [, bytes]) => n + bytes, 0);
+  const smallBytes = bytesOf((id) => id !== bulk.id);
+  const bulkBytes = bytesOf((id) => id === bulk.id);
+  assert.ok(smallBytes <= 128 * 1024 + 16 * 1024, `small writes took ${smallBytes} bytes of the first batch`);
+  assert.ok(bulkBytes >= 96 * 1024, `the bulk stream got ${bulkBytes} bytes of the first batch`);
 });
