@@ -79,6 +79,14 @@ const STREAM_WINDOW_BYTES = 256 * 1024;
 /** Largest DATAGRAM frame we accept (RFC 9221 `max_datagram_frame_size`); node:quic takes none without it. */
 const MAX_DATAGRAM_FRAME_BYTES = 65_535;
 
+/**
+ * Bidirectional streams Bun 1.4.5's `node:quic` lets the peer have open at once, whatever
+ * `initialMaxStreamsBidi` advertises: advertising more lets the peer open stream 101, and the
+ * session then aborts ("incoming stream 401 exceeds allowed max of 400"). So Bun never advertises
+ * more; further streams wait for credit on the opening side.
+ */
+const BUN_MAX_INCOMING_BIDI_STREAMS = 100;
+
 function transport(options: QuicTransportOptions): Record<string, unknown> {
   const {
     maxIdleTimeoutMs = DEFAULT_QUIC_MAX_IDLE_TIMEOUT_MS,
@@ -88,7 +96,7 @@ function transport(options: QuicTransportOptions): Record<string, unknown> {
   return {
     transportParams: {
       maxIdleTimeout: Math.max(1, Math.ceil(maxIdleTimeoutMs / 1000)), // seconds in node:quic
-      initialMaxStreamsBidi: maxConcurrentBidiStreams,
+      initialMaxStreamsBidi: Math.min(maxConcurrentBidiStreams, BUN_MAX_INCOMING_BIDI_STREAMS),
       initialMaxStreamDataBidiLocal: STREAM_WINDOW_BYTES,
       initialMaxStreamDataBidiRemote: STREAM_WINDOW_BYTES,
       initialMaxStreamDataUni: STREAM_WINDOW_BYTES,

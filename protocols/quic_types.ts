@@ -26,7 +26,10 @@ export interface QuicTransportOptions {
   maxIdleTimeoutMs?: number;
   /** Sends a keep-alive packet after this long without traffic; 0 sends none. @default {0} */
   keepAliveIntervalMs?: number;
-  /** Bidirectional streams the peer may have open at once; more wait for credit. @default {256} */
+  /**
+   * Bidirectional streams the peer may have open at once; more wait for credit. Bun caps it at 100
+   * (its `node:quic` aborts the connection when a peer opens more). @default {256}
+   */
   maxConcurrentBidiStreams?: number;
   /**
    * Receive buffer to give the endpoint's UDP socket (through FFI: `SO_RCVBUFFORCE` as root, else
