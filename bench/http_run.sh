@@ -116,10 +116,15 @@ start_system() {
       rt="${name##*-}"
       if [[ "$rt" == deno ]]; then run=("$DENO" run -A "$REPO_DIR/cli.ts"); else run=("$BUN" "$REPO_DIR/cli.ts"); fi
       "${run[@]}" -protocol "${name%-*}" -listen "127.0.0.1:$p" -target "127.0.0.1:$H1_PORT" \
-        -cert "$D/fullchain.pem" -key "$D/leaf.key" -log-level warn >"$D/$name.log" 2>&1 &
+        -cert "$D/fullchain.pem" -key "$D/leaf.key" >"$D/$name.log" 2>&1 &
       SYS_PID=$! ;;
   esac
   URL="https://127.0.0.1:$p"
+  if [[ "$name" == http3-* ]]; then # UDP only: wait for the ready line
+    for _ in $(seq 1 200); do grep -q " ready " "$D/$name.log" 2>/dev/null && return 0; sleep 0.05; done
+    log "$name did not become ready (log: $D/$name.log)"
+    return 1
+  fi
   for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && return 0; sleep 0.05; done
   log "$name did not listen on $p (log: $D/$name.log)"
   return 1
@@ -158,7 +163,11 @@ h3_run() { # port path n
 measure() { # system rep
   local name="$1" rep="$2" p proto small big cpu0 cpu1 port
   p=$(sys_port)
-  start_system "$name" "$p" || { echo "{\"system\":\"$name\",\"rep\":$rep,\"error\":\"start\"}" >>"$JSONL"; return; }
+  if ! start_system "$name" "$p"; then
+    [[ -n "$SYS_PID" ]] && stop_tree "$SYS_PID"
+    echo "{\"system\":\"$name\",\"rep\":$rep,\"error\":\"start\"}" >>"$JSONL"
+    return
+  fi
   proto=$(client_of "$name")
   port="${URL##*:}"
   cpu0=$( [[ -n "$SYS_PID" ]] && tree_cpu_ticks "$SYS_PID" || echo 0)
