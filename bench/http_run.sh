@@ -14,7 +14,9 @@
 #   direct-h1 [h1 cleartext to nginx], direct-h2 [h2 over TLS to nginx],
 #   tls-deno tls-bun [h1 over TLS, our -protocol tls terminating in front of nginx],
 #   caddy-tls [h1 over TLS, Caddy reverse_proxy], http2-deno http2-bun [h2, our -protocol http2],
-#   caddy-h2 [h2, Caddy reverse_proxy], http3-deno http3-bun [h3, our -protocol http3], caddy-h3 [h3, Caddy].
+#   caddy-h2 [h2, Caddy reverse_proxy], http3-deno http3-bun [h3, our -protocol http3], caddy-h3 [h3, Caddy],
+#   quic-deno quic-bun [HTTP/1.1 over raw QUIC streams, our -protocol quic: bench/quic_http_client.ts on Deno,
+#   one stream and one upstream TCP connection per request; no Caddy counterpart].
 # Metrics per system: small = requests/s for a 1 KiB body (h2load: -c 16 -m 10 for h2, -c 32 for
 # h1; gtlsclient for h3: 2,000 requests on one connection, the client is the limit there); big =
 # MB/s downloading a 64 MiB body (h2load -c 1, or gtlsclient --download); proxy CPU-seconds per run.
@@ -22,7 +24,7 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-ALL="direct-h1 direct-h2 tls-deno tls-bun caddy-tls http2-deno http2-bun caddy-h2 http3-deno http3-bun caddy-h3"
+ALL="direct-h1 direct-h2 tls-deno tls-bun caddy-tls http2-deno http2-bun caddy-h2 http3-deno http3-bun caddy-h3 quic-deno quic-bun"
 SYSTEMS="$ALL" REPS=3 SECS=5 OUT=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -120,7 +122,7 @@ start_system() {
       SYS_PID=$! ;;
   esac
   URL="https://127.0.0.1:$p"
-  if [[ "$name" == http3-* ]]; then # UDP only: wait for the ready line
+  if [[ "$name" == http3-* || "$name" == quic-* ]]; then # UDP only: wait for the ready line
     for _ in $(seq 1 200); do grep -q " ready " "$D/$name.log" 2>/dev/null && return 0; sleep 0.05; done
     log "$name did not become ready (log: $D/$name.log)"
     return 1
@@ -134,6 +136,7 @@ client_of() { # system -> h1 | h2 | h3
   case "$1" in
     direct-h1 | tls-* | caddy-tls) echo h1 ;;
     direct-h2 | http2-* | caddy-h2) echo h2 ;;
+    quic-*) echo quic ;;
     *) echo h3 ;;
   esac
 }
@@ -178,6 +181,8 @@ measure() { # system rep
         big=$(h2load_run -n 8 -c 1 -m 1 "$URL/big") ;;
     h3) small=$(h3_run "$port" /small 2000)
         big=$(h3_run "$port" /big 4) ;;
+    quic) small=$("$DENO" run -A "$BENCH_DIR/quic_http_client.ts" "$port" "$D/ca.pem" small "$SECS" 16)
+        big=$("$DENO" run -A "$BENCH_DIR/quic_http_client.ts" "$port" "$D/ca.pem" big 4) ;;
   esac
   cpu1=$( [[ -n "$SYS_PID" ]] && tree_cpu_ticks "$SYS_PID" || echo 0)
   [[ -n "$SYS_PID" ]] && stop_tree "$SYS_PID"
@@ -203,7 +208,8 @@ done
     "nginx $(nginx -v 2>&1 | sed 's|.*/||') · $(caddy version | cut -d' ' -f1) · $(h2load --version 2>&1 | head -1)"
   echo
   echo "Median over reps; in brackets the ratio to the direct run with the same client protocol (h3: to caddy-h3," \
-    "as nginx here has no HTTP/3). small: requests/s of a 1 KiB body; big: MB/s of a 64 MiB body; both through the" \
+    "as nginx here has no HTTP/3; quic: to direct-h1, although each quic request opens a QUIC stream and a new upstream" \
+    "TCP connection where h2load keeps its connections). small: requests/s of a 1 KiB body; big: MB/s of a 64 MiB body; both through the" \
     "system to nginx over HTTP/1.1. Command: \`bash bench/http_run.sh\`."
   echo
   echo "| system | client | small req/s | big MB/s | failed | proxy CPU s |"
@@ -217,7 +223,7 @@ done
       rps[s] = rps[s] " " field($0, "rps"); mb[s] = mb[s] " " field($0, "mb_s"); f[s] += field($0, "failed"); cpu[s] = cpu[s] " " field($0, "proxy_cpu_s") }
     END {
       for (i = 1; i <= n; i++) { s = order[i]; r[s] = median(rps[s]); m[s] = median(mb[s]) }
-      base["h1"] = "direct-h1"; base["h2"] = "direct-h2"; base["h3"] = "caddy-h3"
+      base["h1"] = "direct-h1"; base["h2"] = "direct-h2"; base["h3"] = "caddy-h3"; base["quic"] = "direct-h1"
       for (i = 1; i <= n; i++) { s = order[i]; b = base[cl[s]]
         rr = (b in r && r[b] > 0 && b != s) ? sprintf(" (%.2f×)", r[s] / r[b]) : ""
         mr = (b in m && m[b] > 0 && b != s) ? sprintf(" (%.2f×)", m[s] / m[b]) : ""
