@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- a bench client prints its figures
 /**
  * Bench client for the raw `quic` protocol row of bench/http_run.sh: HTTP/1.1 requests, one per
  * QUIC stream (`Connection: close`), through a `-protocol quic` forwarder to nginx, on one QUIC
