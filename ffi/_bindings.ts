@@ -45,6 +45,10 @@ export const SYMBOLS = {
   open: { parameters: [BUF, I], result: I },
   getdents64: { parameters: [I, BUF, SIZE], result: I },
   eventfd: { parameters: [U, I], result: I },
+  accept4: { parameters: [I, PTR, PTR, I], result: I },
+  bind: { parameters: [I, BUF, U], result: I },
+  listen: { parameters: [I, I], result: I },
+  connect: { parameters: [I, BUF, U], result: I },
   __errno_location: { parameters: [], result: PTR },
 } as const satisfies Record<string, SymbolSpec>;
 
@@ -71,6 +75,10 @@ export interface LibcSymbols {
   open(path: Buf, flags: number): number;
   getdents64(fd: number, buffer: Buf, length: number): number;
   eventfd(initialValue: number, flags: number): number;
+  accept4(fd: number, addr: null, length: null, flags: number): number;
+  bind(fd: number, addr: Buf, length: number): number;
+  listen(fd: number, backlog: number): number;
+  connect(fd: number, addr: Buf, length: number): number;
 }
 
 /** What an adapter adds to the symbols. */
@@ -219,6 +227,10 @@ export function createLibc(s: LibcSymbols, native: NativeParts): Libc {
         )),
     getpid: () => s.getpid(),
     eventfd: (initialValue, flags) => s.eventfd(initialValue >>> 0, flags),
+    accept4: (fd, flags) => s.accept4(fd, null, null, flags),
+    bind: (fd, addr, len) => s.bind(fd, addr, clampLength(len, addr.byteLength)),
+    listen: (fd, backlog) => s.listen(fd, backlog),
+    connect: (fd, addr, len) => s.connect(fd, addr, clampLength(len, addr.byteLength)),
     listFds() {
       const fds: number[] = [];
       scanFds((fd) => {

@@ -54,6 +54,14 @@ export interface SpliceCoreConfig {
   readonly maxPooledPipes: number;
   /** An fd whose readability wakes the loop (an eventfd, drained here); -1 for none. */
   readonly wakeFd: number;
+  /**
+   * The sockets are the core's alone (the owned-sockets forwarder made them; no runtime holds
+   * another fd of them): `close` alone leaves the epoll set, and no one else consumes a socket's
+   * error, so the `EPOLL_CTL_DEL` before each close, the `TCP_INFO` look at end of stream and the
+   * last direction's `shutdown` (the close that follows sends the FIN) are skipped: 4 system calls
+   * per pair.
+   */
+  readonly ownsSockets?: boolean;
 }
 
 /** epoll `data` of the wake fd. */
@@ -65,7 +73,8 @@ const MAX_EVENTS = 256;
 /** Longest single wait, so that the loop stays responsive and bounded. */
 export const MAX_WAIT_MS = 1000;
 const SPLICE_FLAGS = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
-const SOCKET_EVENTS = (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) >>> 0;
+/** How a pair's sockets are registered (see {@linkcode SpliceCore.add}'s `registered`). */
+export const SOCKET_EVENTS = (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) >>> 0;
 const READ_EVENTS = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
 const WRITE_EVENTS = EPOLLOUT | EPOLLHUP | EPOLLERR;
 
@@ -190,8 +199,10 @@ export class SpliceCore {
   /**
    * Starts moving a pair. `sockA` and `sockB` become the core's: it closes them when the pair ends.
    * The first events arrive from epoll (registration reports the sockets' current readiness).
+   * `registered`: both sockets are in the epoll set already, with {@linkcode SOCKET_EVENTS} and
+   * data `slot * 2` (A) and `slot * 2 + 1` (B); events for a slot not yet added are ignored.
    */
-  add(slot: number, sockA: number, sockB: number, idleMs: number): void {
+  add(slot: number, sockA: number, sockB: number, idleMs: number, registered = false): void {
     const libc = this.#libc;
     const s = slot * 2;
     this.#sock[s] = sockA;
@@ -213,10 +224,10 @@ export class SpliceCore {
       if (period < this.#idleCheckMs) this.#idleCheckMs = period;
       this.#nextIdleCheck = Math.min(this.#nextIdleCheck, this.now + this.#idleCheckMs);
     }
-    if (libc.epoll_ctl(this.ep, EPOLL_CTL_ADD, sockA, SOCKET_EVENTS, s) !== 0) {
+    if (!registered && libc.epoll_ctl(this.ep, EPOLL_CTL_ADD, sockA, SOCKET_EVENTS, s) !== 0) {
       return this.#finish(slot, END_ERROR, libc.errno(), 0);
     }
-    if (libc.epoll_ctl(this.ep, EPOLL_CTL_ADD, sockB, SOCKET_EVENTS, s + 1) !== 0) {
+    if (!registered && libc.epoll_ctl(this.ep, EPOLL_CTL_ADD, sockB, SOCKET_EVENTS, s + 1) !== 0) {
       return this.#finish(slot, END_ERROR, libc.errno(), 1);
     }
     this.#markPending(slot); // pump at once: bytes may be waiting already
@@ -348,7 +359,10 @@ export class SpliceCore {
           // A reset whose error someone else consumed (Bun reads a paused socket's error when it
           // closes it) also reads as end of stream. Tell them apart by the state: an orderly close
           // reaches TCP_CLOSE only after our own FIN, so TCP_CLOSE before we shut it means a reset.
-          if (!(this.#flags[d ^ 1] & F_SHUT) && (libc.getIntOption(src, IPPROTO_TCP, TCP_INFO) & 0xff) === TCP_CLOSE) {
+          if (
+            !this.#config.ownsSockets && !(this.#flags[d ^ 1] & F_SHUT) &&
+            (libc.getIntOption(src, IPPROTO_TCP, TCP_INFO) & 0xff) === TCP_CLOSE
+          ) {
             return this.#failed(ECONNRESET, srcIndex & 1);
           }
           this.#flags[d] |= F_EOF;
@@ -362,7 +376,9 @@ export class SpliceCore {
       }
       if ((this.#flags[d] & (F_EOF | F_SHUT)) === F_EOF && queued === 0) {
         // Half-close: the other direction keeps flowing. ENOTCONN: the destination is gone already.
-        if (libc.shutdown(dst, SHUT_WR) !== 0) {
+        // The last direction of an owned pair needs none: the pair ends now, and its close sends the FIN.
+        const last = this.#config.ownsSockets && (this.#flags[d ^ 1] & F_SHUT) !== 0;
+        if (!last && libc.shutdown(dst, SHUT_WR) !== 0) {
           const errno = libc.errno();
           if (errno !== ENOTCONN) return this.#failed(errno, dstIndex & 1 | WHERE_WRITE);
         }
@@ -408,7 +424,8 @@ export class SpliceCore {
     for (let i = s; i < s + 2; i++) {
       const fd = this.#sock[i];
       if (fd >= 0) {
-        libc.epoll_ctl(this.ep, EPOLL_CTL_DEL, fd, 0, 0); // before close: the runtime's fd keeps the socket open
+        // Before close: the runtime's fd keeps the socket (and its registration) alive.
+        if (!this.#config.ownsSockets) libc.epoll_ctl(this.ep, EPOLL_CTL_DEL, fd, 0, 0);
         libc.close(fd);
       }
       this.#sock[i] = -1;

@@ -103,6 +103,20 @@ export interface Libc {
    * readable while nonzero, so it wakes an `epoll_wait` from another thread. The fd, or -1.
    */
   eventfd(initialValue: number, flags: number): number;
+  /**
+   * `accept4(2)` without the peer's address: the accepted socket's fd, or -1 (`EAGAIN` when the
+   * queue is empty on a nonblocking listener). `flags`: `SOCK_NONBLOCK | SOCK_CLOEXEC`.
+   */
+  accept4(fd: number, flags: number): number;
+  /** `bind(2)` to an encoded `struct sockaddr_in`/`sockaddr_in6` (`length` bytes of `addr`): 0, or -1. */
+  bind(fd: number, addr: Uint8Array, length: number): number;
+  /** `listen(2)`: 0, or -1. The kernel caps `backlog` at `net.core.somaxconn`. */
+  listen(fd: number, backlog: number): number;
+  /**
+   * `connect(2)` to an encoded socket address: 0, or -1 (`EINPROGRESS` on a nonblocking socket:
+   * wait for `EPOLLOUT`, then read `SO_ERROR`).
+   */
+  connect(fd: number, addr: Uint8Array, length: number): number;
   /** The open file descriptors of this process, ascending (from `/proc/self/fd`, read with `getdents64`). */
   listFds(): number[];
   /**
@@ -149,6 +163,8 @@ export const SO_KEEPALIVE = 9;
  * `EPERM`.
  */
 export const SO_RCVBUFFORCE = 33;
+/** A listener may bind an address whose old connections linger in `TIME_WAIT` (set before `bind`). */
+export const SO_REUSEADDR = 2;
 /** Several sockets may bind the same address and port (only meaningful before `bind`). */
 export const SO_REUSEPORT = 15;
 /** 1 when the socket is listening; read-only. */
@@ -273,10 +289,16 @@ export const ENOPROTOOPT = 92;
 export const EOPNOTSUPP = 95;
 /** Address already in use. */
 export const EADDRINUSE = 98;
+/** Cannot assign requested address. */
+export const EADDRNOTAVAIL = 99;
+/** Network is unreachable. */
+export const ENETUNREACH = 101;
 /** Software caused connection abort. */
 export const ECONNABORTED = 103;
 /** Connection reset by peer. */
 export const ECONNRESET = 104;
+/** No buffer space available. */
+export const ENOBUFS = 105;
 /** Transport endpoint is already connected. */
 export const EISCONN = 106;
 /** Transport endpoint is not connected. */
@@ -285,6 +307,8 @@ export const ENOTCONN = 107;
 export const ETIMEDOUT = 110;
 /** Connection refused. */
 export const ECONNREFUSED = 111;
+/** No route to host. */
+export const EHOSTUNREACH = 113;
 /** Operation now in progress (nonblocking connect). */
 export const EINPROGRESS = 115;
 
