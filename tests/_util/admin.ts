@@ -27,6 +27,7 @@ export async function startWithAdmin(args: string[]) {
   const adminPort = await waitFor(
     () => Number(/admin listening addr=127\.0\.0\.1:(\d+)/.exec(io.err)?.[1]) || undefined,
     "the admin line",
+    30_000, // worker threads (-workers N) start slowly on a busy 2-core machine
   );
   const ports = [...io.err.matchAll(/listening tunnel=.* addr=[\d.]+:(\d+)/g)].map((m) => Number(m[1]));
   return {
