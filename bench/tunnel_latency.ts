@@ -33,6 +33,7 @@ import {
   startLoadTarget,
 } from "../tests/protocols/tunnel/_latency_load.ts";
 import { readFile } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
 import { testCerts } from "../tests/_util/certs.ts";
 import {
   makeClient,
@@ -205,7 +206,7 @@ async function main(): Promise<void> {
         `${values.mib} MiB: idle p50 ${fmt(idle)} p99 ${fmt(quantile(result.idleMs, 0.99))}; ` +
         `under bulk p50 ${fmt(loaded)} p99 ${fmt(quantile(result.loadedMs, 0.99))} ` +
         `(${result.loadedMs.length} round trips); ratio p50 ${(loaded / idle).toFixed(2)}x; ` +
-        `bulk ${gbps.toFixed(2)} Gbit/s`,
+        `bulk ${gbps.toFixed(2)} Gbit/s; load average ${loadavg()[0].toFixed(2)} on ${cpus().length} cores`,
     );
   }
   if (ratios.length > 1) console.log(`median ratio p50 ${quantile(ratios, 0.5).toFixed(2)}x (the issue's limit: 3x)`);

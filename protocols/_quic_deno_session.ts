@@ -33,10 +33,15 @@ export interface DenoTransportLike {
   maxConcurrentBidirectionalStreams?: number;
 }
 
+/** `Deno.QuicSendStream`, by shape: a writable whose `sendOrder` (quinn's priority) may change at any time. */
+export interface DenoSendStreamLike extends WritableStream<Uint8Array> {
+  sendOrder?: number;
+}
+
 /** `Deno.QuicBidirectionalStream`, by shape. */
 export interface DenoBidiStreamLike {
   readonly readable: ReadableStream<Uint8Array>;
-  readonly writable: WritableStream<Uint8Array>;
+  readonly writable: DenoSendStreamLike;
 }
 
 /** `Deno.QuicConn`, by shape. */
@@ -46,7 +51,9 @@ export interface DenoQuicConnLike {
   readonly endpoint: DenoQuicEndpointLike;
   readonly closed: Promise<DenoCloseInfoLike>;
   readonly incomingBidirectionalStreams: ReadableStream<DenoBidiStreamLike>;
-  createBidirectionalStream(options?: { waitUntilAvailable?: boolean }): Promise<DenoBidiStreamLike>;
+  createBidirectionalStream(
+    options?: { waitUntilAvailable?: boolean; sendOrder?: number },
+  ): Promise<DenoBidiStreamLike>;
   readonly incomingUnidirectionalStreams: ReadableStream<ReadableStream<Uint8Array>>;
   createUnidirectionalStream(options?: { waitUntilAvailable?: boolean }): Promise<WritableStream<Uint8Array>>;
   readonly maxDatagramSize: number;
@@ -113,14 +120,31 @@ export function toNetAddr(addr: DenoAddrLike): NetAddr {
   return netAddr(addr.hostname, addr.port, "udp");
 }
 
+/**
+ * Send order of a stream that has written at most {@linkcode INTERACTIVE_SEND_BYTES}: quinn sends
+ * higher orders first, so a small request or answer goes out ahead of the bytes a bulk stream has
+ * queued on the same connection (as the tunnel's mux gives a stream's first frames priority).
+ */
+export const INTERACTIVE_SEND_ORDER = 1;
+/** Send order of a stream once it has written more than {@linkcode INTERACTIVE_SEND_BYTES}. */
+export const BULK_SEND_ORDER = 0;
+/** Bytes a stream writes at {@linkcode INTERACTIVE_SEND_ORDER} before it drops to {@linkcode BULK_SEND_ORDER}. */
+export const INTERACTIVE_SEND_BYTES = 64 * 1024;
+
 /** One Deno bidirectional stream. */
 export class DenoStreamBackend implements QuicStreamBackend {
   readonly #stream: DenoBidiStreamLike;
   #reader?: ReadableStreamDefaultReader<Uint8Array>;
   #writer?: WritableStreamDefaultWriter<Uint8Array>;
+  #written = 0;
 
-  constructor(stream: DenoBidiStreamLike) {
+  /**
+   * @param stream Deno's stream.
+   * @param opened True when we opened it (its send order was set at creation).
+   */
+  constructor(stream: DenoBidiStreamLike, opened = false) {
     this.#stream = stream;
+    if (!opened) setSendOrder(stream.writable, INTERACTIVE_SEND_ORDER);
   }
 
   async read(): Promise<Uint8Array | null> {
@@ -131,6 +155,11 @@ export class DenoStreamBackend implements QuicStreamBackend {
 
   write(chunk: Uint8Array): Promise<void> {
     this.#writer ??= this.#stream.writable.getWriter();
+    const before = this.#written;
+    this.#written += chunk.byteLength;
+    if (before <= INTERACTIVE_SEND_BYTES && this.#written > INTERACTIVE_SEND_BYTES) {
+      setSendOrder(this.#stream.writable, BULK_SEND_ORDER);
+    }
     return this.#writer.write(chunk); // Deno copies into quinn's send buffer before resolving
   }
 
@@ -143,6 +172,13 @@ export class DenoStreamBackend implements QuicStreamBackend {
     if (stopRead) (this.#reader ?? this.#stream.readable).cancel().catch(() => {}); // STOP_SENDING
     if (resetWrite) (this.#writer ?? this.#stream.writable).abort().catch(() => {}); // FIN: Deno cannot reset
   }
+}
+
+/** Sets a stream's send order; a stream that is already gone keeps none. */
+function setSendOrder(writable: DenoSendStreamLike, order: number): void {
+  try {
+    writable.sendOrder = order;
+  } catch { /* closed */ }
 }
 
 /** One Deno QUIC connection after its handshake. */
@@ -173,7 +209,11 @@ export class DenoConnectionBackend implements QuicConnectionBackend {
   }
 
   async openStream(): Promise<QuicStreamBackend> {
-    return new DenoStreamBackend(await this.#conn.createBidirectionalStream({ waitUntilAvailable: true }));
+    const stream = await this.#conn.createBidirectionalStream({
+      waitUntilAvailable: true,
+      sendOrder: INTERACTIVE_SEND_ORDER,
+    });
+    return new DenoStreamBackend(stream, true);
   }
 
   acceptStreams(receive: (stream: QuicStreamBackend) => void): void {

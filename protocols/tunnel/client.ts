@@ -12,15 +12,24 @@ import type { Conn, DialAddr, Protocol } from "../types.ts";
 import { authTranscript, clientMac, randomNonce, serverMac, verifyMac } from "./auth.ts";
 import { type ResolvedTunnelClientConfig, resolveTunnelClientConfig, type TunnelClientConfig } from "./config.ts";
 import { ControlChannel } from "./control_channel.ts";
+import type { HeartbeatPath, HeartbeatStats } from "./heartbeat.ts";
 import { TunnelError, type TunnelErrorCode } from "./errors.ts";
-import { Heartbeat } from "./heartbeat.ts";
+import {
+  DATAGRAM_HEARTBEAT_CAPABILITY,
+  heartbeatPath,
+  sessionCapabilities,
+  SessionHeartbeat,
+} from "./_session_heartbeat.ts";
 import type { ControlMessage, RegisteredMessage, WelcomeMessage } from "./messages.ts";
 import { encodeProxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
 import { type QuicConnect, quicDialer } from "./quic_transport.ts";
 import { type IncomingStream, muxDialer, type SessionDialer, type TransportSession } from "./transport.ts";
 
-/** Capabilities this client asks for. */
-export const CLIENT_CAPABILITIES: readonly string[] = ["resume", "proxy-protocol"];
+/**
+ * Capabilities this client asks for; `datagram-heartbeat` only on a session with datagrams (QUIC
+ * with RFC 9221), see docs/PROTOCOL.md section 7.1.
+ */
+export const CLIENT_CAPABILITIES: readonly string[] = ["resume", "proxy-protocol", DATAGRAM_HEARTBEAT_CAPABILITY];
 
 /** What the server answered for one service. */
 export type ServiceStatus =
@@ -30,7 +39,7 @@ export type ServiceStatus =
 /** Events a {@linkcode TunnelClient} reports. Observers must not throw. */
 export interface TunnelClientObserver {
   /** A session is up (after `welcome`). */
-  onConnected?(info: { transport: string; resumed: boolean; sessionId: string }): void;
+  onConnected?(info: { transport: string; resumed: boolean; sessionId: string; heartbeats: HeartbeatPath }): void;
   /** The session ended; the client reconnects after `retryInMs` unless it is stopping. */
   onDisconnected?(reason: string, retryInMs: number | undefined): void;
   /** The server answered a registration. */
@@ -107,6 +116,7 @@ export class TunnelClient implements AsyncDisposable {
   readonly #server: DialAddr;
   readonly #stopping = new AbortController();
   readonly #streams = new Set<Conn>();
+  #heartbeat: SessionHeartbeat | undefined;
   #ready = Promise.withResolvers<void>();
   #loop: Promise<void> | undefined;
   #sessionId: string | undefined;
@@ -180,15 +190,20 @@ export class TunnelClient implements AsyncDisposable {
     return this.#session?.kind;
   }
 
+  /** The current session's heartbeat path and counters, or `undefined` while disconnected. */
+  get heartbeats(): HeartbeatStats | undefined {
+    return this.#heartbeat?.stats();
+  }
+
   async #run(): Promise<void> {
     let attempt = 0;
     while (!this.#stopping.signal.aborted) {
       let reason: string;
       let retryInMs: number | undefined;
       try {
-        const { session, control, welcome } = await this.#connect();
+        const { session, control, welcome, capabilities } = await this.#connect();
         attempt = 0;
-        ({ reason, retryInMs } = await this.#serve(session, control, welcome));
+        ({ reason, retryInMs } = await this.#serve(session, control, welcome, heartbeatPath(capabilities, session)));
       } catch (error) {
         reason = error instanceof Error ? error.message : String(error);
         if (isFatal(error)) {
@@ -209,7 +224,9 @@ export class TunnelClient implements AsyncDisposable {
     this.#ready.reject(new TunnelError("shutting_down", "the client was stopped before it connected"));
   }
 
-  async #connect(): Promise<{ session: TransportSession; control: ControlChannel; welcome: WelcomeMessage }> {
+  async #connect(): Promise<
+    { session: TransportSession; control: ControlChannel; welcome: WelcomeMessage; capabilities: string[] }
+  > {
     const signal = AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(this.config.handshakeTimeoutMs)]);
     const session = await this.#dialSession(signal);
     const control = new ControlChannel(session.control);
@@ -219,7 +236,7 @@ export class TunnelClient implements AsyncDisposable {
       await control.send({
         type: "hello",
         version: 1,
-        capabilities: [...CLIENT_CAPABILITIES],
+        capabilities: sessionCapabilities(CLIENT_CAPABILITIES, session),
         clientId,
         clientNonce,
         ...(this.#sessionId ? { resume: { sessionId: this.#sessionId } } : {}),
@@ -238,7 +255,7 @@ export class TunnelClient implements AsyncDisposable {
         throw new TunnelError("auth_failed", "the server could not prove that it knows the token; check serverAddr");
       }
       this.#sessionId = challenge.sessionId;
-      return { session, control, welcome };
+      return { session, control, welcome, capabilities: challenge.capabilities };
     } catch (error) {
       // A peer that closes with a code (QUIC's CONNECTION_CLOSE, the mux's RST) says why; that
       // reason decides whether reconnecting can help.
@@ -272,23 +289,27 @@ export class TunnelClient implements AsyncDisposable {
     session: TransportSession,
     control: ControlChannel,
     welcome: WelcomeMessage,
+    path: HeartbeatPath,
   ): Promise<{ reason: string; retryInMs?: number }> {
     this.#session = session;
     this.#control = control;
-    safely(this.#observer.onConnected, {
-      transport: session.kind,
-      resumed: welcome.resumed,
-      sessionId: this.#sessionId!,
-    });
     let outcome: { reason: string; retryInMs?: number } = { reason: "the connection to the server closed" };
-    const heartbeat = new Heartbeat({
+    const heartbeat = this.#heartbeat = new SessionHeartbeat({
+      path,
+      datagrams: session.datagrams,
       intervalMs: welcome.heartbeatMs,
       misses: welcome.heartbeatMisses,
-      sendPing: (seq, sentAt) => control.send({ type: "ping", seq, sentAt }),
+      sendControlPing: (seq, sentAt) => control.send({ type: "ping", seq, sentAt }),
       onDead: (missed) => {
         outcome = { reason: `${missed} heartbeats went unanswered` };
         session.close(new TunnelError("protocol", outcome.reason));
       },
+    });
+    safely(this.#observer.onConnected, {
+      transport: session.kind,
+      resumed: welcome.resumed,
+      sessionId: this.#sessionId!,
+      heartbeats: path,
     });
     const streams = this.#acceptStreams(session);
     try {
@@ -310,10 +331,11 @@ export class TunnelClient implements AsyncDisposable {
             this.#registered(message);
             break;
           case "ping":
+            heartbeat.controlPing();
             await control.send({ type: "pong", seq: message.seq });
             break;
           case "pong":
-            heartbeat.pong(message.seq);
+            heartbeat.controlPong(message.seq);
             break;
           case "goaway":
             return outcome = {
@@ -335,6 +357,7 @@ export class TunnelClient implements AsyncDisposable {
       return outcome;
     } finally {
       heartbeat.stop();
+      this.#heartbeat = undefined;
       this.#session = undefined;
       this.#control = undefined;
       session.close();

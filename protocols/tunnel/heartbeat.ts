@@ -9,6 +9,25 @@ export const DEFAULT_HEARTBEAT_MS = 5_000;
 /** Default number of unanswered pings that end a session. */
 export const DEFAULT_HEARTBEAT_MISSES = 3;
 
+/** Where heartbeats travel. */
+export type HeartbeatPath = "datagram" | "control";
+
+/** A session's heartbeat counters. */
+export interface HeartbeatStats {
+  /** `datagram` (QUIC DATAGRAM frames) or `control` (control-channel `ping`/`pong`). */
+  readonly path: HeartbeatPath;
+  /** Pings sent. */
+  readonly pingsSent: number;
+  /** Answers to our pings that counted. */
+  readonly pongsReceived: number;
+  /** The peer's pings we answered. */
+  readonly pingsAnswered: number;
+  /** Datagrams ignored: wrong size or type, or a pong with a wrong tag or an unknown `seq`. */
+  readonly garbage: number;
+  /** Round-trip time of the latest answered ping, in milliseconds. */
+  readonly lastRttMs: number | undefined;
+}
+
 /** Options for {@linkcode Heartbeat}. */
 export interface HeartbeatOptions {
   /** Time between pings. @default {5000} */
@@ -77,12 +96,18 @@ export class Heartbeat {
     } catch { /* a failed send counts as a miss */ }
   }
 
-  /** Records a `pong`. An answer to any ping clears every earlier miss; unknown numbers are ignored. */
-  pong(seq: number): void {
-    if (!Number.isInteger(seq) || seq < 1 || seq > this.#seq) return;
+  /**
+   * Records a `pong`. An answer to any ping clears every earlier miss; unknown numbers are ignored.
+   *
+   * @param seq The answered ping's number.
+   * @returns Whether `seq` names a ping that was sent.
+   */
+  pong(seq: number): boolean {
+    if (!Number.isInteger(seq) || seq < 1 || seq > this.#seq) return false;
     const sentAt = this.#sentAt.get(seq);
     if (sentAt !== undefined) this.#lastRttMs = this.#options.now() - sentAt;
     this.#answered = Math.max(this.#answered, seq);
+    return true;
   }
 
   /** Stops the timer. Idempotent. */

@@ -42,6 +42,7 @@ export {
   type TunnelServiceConfig,
 } from "./config.ts";
 export { TUNNEL_ERROR_NUMBERS, TunnelError, type TunnelErrorCode } from "./errors.ts";
+export type { HeartbeatPath, HeartbeatStats } from "./heartbeat.ts";
 export type { PublicServiceStats } from "./public_service.ts";
 export { encodeProxyHeader, type ProxiedAddrs, type ProxyProtocolVersion } from "./proxy_protocol.ts";
 export {

@@ -8,7 +8,15 @@
 import type { Conn, DialAddr, Incoming, ListenAddr, NetAddr } from "../types.ts";
 import { TUNNEL_ERROR_NUMBERS, TunnelError, tunnelErrorCodeOf } from "./errors.ts";
 import { decodeStreamHeader, encodeStreamHeader, MAX_STREAM_HEADER_BYTES, type StreamHeader } from "./stream_header.ts";
-import type { IncomingStream, PendingSession, SessionDialer, SessionListener, TransportSession } from "./transport.ts";
+import { HEARTBEAT_DATAGRAM_BYTES } from "./_session_heartbeat.ts";
+import type {
+  IncomingStream,
+  PendingSession,
+  SessionDatagrams,
+  SessionDialer,
+  SessionListener,
+  TransportSession,
+} from "./transport.ts";
 
 /** The QUIC connection a runtime adapter provides (see `Runtime.listenQuic` / `connectQuic`). */
 export interface QuicConnectionLike {
@@ -24,6 +32,12 @@ export interface QuicConnectionLike {
   readonly closed: Promise<void>;
   /** How it ended (the peer's application code and reason), once closed. */
   readonly closeInfo?: { readonly code: number; readonly reason: string; readonly initiator: string } | undefined;
+  /** Largest datagram payload (RFC 9221) the peer takes now; 0 or missing: no datagrams (heartbeats stay on the control stream). */
+  readonly maxDatagramSize?: number;
+  /** Sends one datagram. */
+  sendDatagram?(data: Uint8Array): Promise<void>;
+  /** The next datagram from the peer. */
+  readDatagram?(options?: { signal?: AbortSignal }): Promise<Uint8Array>;
 }
 
 /** A QUIC listener from a runtime adapter. */
@@ -143,6 +157,23 @@ export class QuicTransportSession implements TransportSession {
       tunnelErrorCodeOf(info.code),
       info.reason || `the peer closed the session (code ${info.code})`,
     );
+  }
+
+  /**
+   * The connection's datagrams, when both sides negotiated RFC 9221 and the peer takes at least a
+   * heartbeat datagram; otherwise `undefined`.
+   */
+  get datagrams(): SessionDatagrams | undefined {
+    const conn = this.#conn;
+    const { sendDatagram, readDatagram } = conn;
+    if (!sendDatagram || !readDatagram || (conn.maxDatagramSize ?? 0) < HEARTBEAT_DATAGRAM_BYTES) return undefined;
+    return {
+      get maxSize() {
+        return conn.maxDatagramSize ?? 0;
+      },
+      send: (data) => sendDatagram.call(conn, data),
+      receive: (options) => readDatagram.call(conn, options),
+    };
   }
 
   /** Opens a stream and writes its header. */

@@ -231,6 +231,7 @@ export async function serveTunnelClient(
         logger.info("connected to the tunnel server", {
           server: config.serverAddr,
           transport: info.transport,
+          heartbeats: info.heartbeats,
           resumed: info.resumed,
         }),
       onDisconnected: (reason, retryInMs) => logger.warn("disconnected", { reason, retryInMs }),

@@ -20,8 +20,14 @@ import {
   type TunnelServerConfig,
 } from "./config.ts";
 import { ControlChannel } from "./control_channel.ts";
+import type { HeartbeatPath, HeartbeatStats } from "./heartbeat.ts";
 import { TunnelError, type TunnelErrorCode } from "./errors.ts";
-import { Heartbeat } from "./heartbeat.ts";
+import {
+  DATAGRAM_HEARTBEAT_CAPABILITY,
+  heartbeatPath,
+  sessionCapabilities,
+  SessionHeartbeat,
+} from "./_session_heartbeat.ts";
 import type {
   ControlMessage,
   HelloMessage,
@@ -34,13 +40,20 @@ import { PublicService, type PublicServiceStats } from "./public_service.ts";
 import { listenQuicSessions, type QuicListen } from "./quic_transport.ts";
 import { listenMuxSessions, type PendingSession, type SessionListener, type TransportSession } from "./transport.ts";
 
-/** Capabilities this server offers (negotiated as the intersection with the client's). */
-export const SERVER_CAPABILITIES: readonly string[] = ["resume", "proxy-protocol"];
+/**
+ * Capabilities this server offers (negotiated as the intersection with the client's);
+ * `datagram-heartbeat` only on a session with datagrams.
+ */
+export const SERVER_CAPABILITIES: readonly string[] = ["resume", "proxy-protocol", DATAGRAM_HEARTBEAT_CAPABILITY];
 
 /** Events a {@linkcode TunnelServer} reports (logging, metrics). Observers must not throw. */
 export interface TunnelServerObserver {
   /** A client authenticated; `resumed` when it took over its earlier session's ports. */
-  onClientConnected?(clientId: string, remoteAddr: NetAddr, info: { resumed: boolean; transport: string }): void;
+  onClientConnected?(
+    clientId: string,
+    remoteAddr: NetAddr,
+    info: { resumed: boolean; transport: string; heartbeats: HeartbeatPath },
+  ): void;
   /** A client's session ended. */
   onClientDisconnected?(clientId: string, reason: string): void;
   /** A session was refused before or during authentication. */
@@ -83,6 +96,8 @@ export interface TunnelClientInfo {
   readonly transport: string | undefined;
   /** Services with their public ports and counters. */
   readonly services: ReadonlyArray<{ name: string; port: number } & PublicServiceStats>;
+  /** The session's heartbeat path (`datagram` on QUIC when both sides negotiated it) and counters, while connected. */
+  readonly heartbeats: HeartbeatStats | undefined;
 }
 
 /** A client known to the server: its services outlive a session for the resume grace period. */
@@ -92,6 +107,7 @@ interface ClientRecord {
   readonly services: Map<string, PublicService>;
   session: TransportSession | undefined;
   control: ControlChannel | undefined;
+  heartbeat?: SessionHeartbeat | undefined;
   graceTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -259,8 +275,9 @@ export class TunnelServer implements AsyncDisposable {
     const control = new ControlChannel(session.control);
     let record: ClientRecord;
     let resumed: boolean;
+    let capabilities: string[];
     try {
-      ({ record, resumed } = await this.#authenticate(session, control, deadline));
+      ({ record, resumed, capabilities } = await this.#authenticate(session, control, deadline));
     } catch (error) {
       const code = error instanceof TunnelError ? error.code : "protocol";
       const message = error instanceof TunnelError ? error.message : `handshake failed: ${(error as Error).message}`;
@@ -268,21 +285,23 @@ export class TunnelServer implements AsyncDisposable {
       session.close(error);
       return this.#refuse(remoteAddr, code, message);
     }
-    await this.#serve(record, session, control, resumed);
+    await this.#serve(record, session, control, resumed, heartbeatPath(capabilities, session));
   }
 
   async #authenticate(
     session: TransportSession,
     control: ControlChannel,
     signal: AbortSignal,
-  ): Promise<{ record: ClientRecord; resumed: boolean }> {
+  ): Promise<{ record: ClientRecord; resumed: boolean; capabilities: string[] }> {
     const hello = await control.receive({ signal });
     if (hello.type !== "hello") throw new TunnelError("protocol", `expected hello, got ${hello.type}`);
     if (hello.version !== 1) {
       throw new TunnelError("version", `protocol version ${hello.version} is not supported; use 1`);
     }
     const { clientId } = hello as HelloMessage;
-    const capabilities = SERVER_CAPABILITIES.filter((c) => hello.capabilities.includes(c));
+    const capabilities = sessionCapabilities(SERVER_CAPABILITIES, session).filter((c) =>
+      hello.capabilities.includes(c)
+    );
     const existing = this.#records.get(clientId);
     const resumeId = (hello as HelloMessage).resume?.sessionId;
     const resuming = resumeId !== undefined && existing !== undefined && existing.sessionId === resumeId;
@@ -345,24 +364,37 @@ export class TunnelServer implements AsyncDisposable {
       },
       resumed: resuming,
     });
-    return { record, resumed: resuming };
+    return { record, resumed: resuming, capabilities };
   }
 
-  async #serve(record: ClientRecord, session: TransportSession, control: ControlChannel, resumed: boolean) {
-    record.session = session;
-    record.control = control;
-    for (const service of record.services.values()) service.attach(session);
-    safely(this.#observer.onClientConnected, record.clientId, session.remoteAddr, { resumed, transport: session.kind });
+  async #serve(
+    record: ClientRecord,
+    session: TransportSession,
+    control: ControlChannel,
+    resumed: boolean,
+    path: HeartbeatPath,
+  ) {
     let goaway = false;
     let reason = "the connection closed";
-    const heartbeat = new Heartbeat({
+    const heartbeat = new SessionHeartbeat({
+      path,
+      datagrams: session.datagrams,
       intervalMs: this.config.heartbeatMs,
       misses: this.config.heartbeatMisses,
-      sendPing: (seq, sentAt) => control.send({ type: "ping", seq, sentAt }),
+      sendControlPing: (seq, sentAt) => control.send({ type: "ping", seq, sentAt }),
       onDead: (missed) => {
         reason = `${missed} heartbeats went unanswered`;
         session.close(new TunnelError("protocol", reason));
       },
+    });
+    record.session = session;
+    record.control = control;
+    record.heartbeat = heartbeat;
+    for (const service of record.services.values()) service.attach(session);
+    safely(this.#observer.onClientConnected, record.clientId, session.remoteAddr, {
+      resumed,
+      transport: session.kind,
+      heartbeats: path,
     });
     try {
       while (!this.#stopping.signal.aborted) {
@@ -375,10 +407,11 @@ export class TunnelServer implements AsyncDisposable {
             for (const name of message.names) await this.#closeService(record, name);
             break;
           case "ping":
+            heartbeat.controlPing();
             await control.send({ type: "pong", seq: message.seq });
             break;
           case "pong":
-            heartbeat.pong(message.seq);
+            heartbeat.controlPong(message.seq);
             break;
           case "goaway":
             goaway = true;
@@ -410,6 +443,7 @@ export class TunnelServer implements AsyncDisposable {
     if (record.session !== session) return; // a resumed session took over already
     record.session = undefined;
     record.control = undefined;
+    record.heartbeat = undefined;
     for (const service of record.services.values()) service.detach();
     safely(this.#observer.onClientDisconnected, record.clientId, reason);
     if (goaway || this.#stopping.signal.aborted || this.config.resumeGraceMs === 0) {
@@ -525,6 +559,7 @@ export class TunnelServer implements AsyncDisposable {
       remoteAddr: r.session?.remoteAddr,
       transport: r.session?.kind,
       services: [...r.services.values()].map((s) => ({ name: s.name, port: s.addr.port, ...s.stats() })),
+      heartbeats: r.session ? r.heartbeat?.stats() : undefined,
     }));
   }
 

@@ -20,6 +20,16 @@ export interface IncomingStream {
   readonly conn: Conn;
 }
 
+/** A session's unreliable datagrams (QUIC DATAGRAM frames, RFC 9221). */
+export interface SessionDatagrams {
+  /** Largest payload the peer takes now, in bytes; 0 once it takes none. */
+  readonly maxSize: number;
+  /** Sends one datagram; it may be lost. */
+  send(data: Uint8Array): Promise<void>;
+  /** The next datagram from the peer; rejects when the signal aborts or the session is gone. */
+  receive(options: { signal: AbortSignal }): Promise<Uint8Array>;
+}
+
 /** One client–server session, whatever carries it. */
 export interface TransportSession {
   /** The transport in use. */
@@ -38,6 +48,8 @@ export interface TransportSession {
   readonly closed: Promise<void>;
   /** Why the session ended: a {@linkcode TunnelError} when the peer closed it with an error code. */
   readonly closeReason: unknown;
+  /** Unreliable datagrams, where the transport has them (QUIC with RFC 9221 on both sides). */
+  readonly datagrams?: SessionDatagrams | undefined;
 }
 
 /**

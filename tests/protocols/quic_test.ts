@@ -863,3 +863,35 @@ test("QUIC datagrams: both ways, whole; too large is a RangeError; reading after
   await assert.rejects(() => conn.readDatagram(), isCode("ECLOSED"));
   await assert.rejects(() => conn.sendDatagram(encode("late")), isCode("ECLOSED"));
 });
+
+test("Deno QUIC streams: small streams send first (send order 1) and drop to bulk order after 64 KiB", async () => {
+  const { BULK_SEND_ORDER, DenoStreamBackend, INTERACTIVE_SEND_BYTES, INTERACTIVE_SEND_ORDER } = await import(
+    "../../protocols/_quic_deno_session.ts"
+  );
+  const orders: number[] = [];
+  const written: number[] = [];
+  // Deno's QuicSendStream by shape: a writable whose sendOrder setter reaches quinn's priority.
+  const writable = Object.defineProperty(
+    new WritableStream<Uint8Array>({ write: (chunk) => void written.push(chunk.byteLength) }),
+    "sendOrder",
+    { set: (order: number) => void orders.push(order), get: () => orders.at(-1) ?? 0 },
+  );
+  const backend = new DenoStreamBackend({ readable: new ReadableStream(), writable }); // an accepted stream
+  assert.deepEqual(orders, [INTERACTIVE_SEND_ORDER]);
+  assert.ok(INTERACTIVE_SEND_ORDER > BULK_SEND_ORDER);
+  await backend.write(new Uint8Array(INTERACTIVE_SEND_BYTES - 1));
+  await backend.write(new Uint8Array(1)); // exactly the threshold: still interactive
+  assert.deepEqual(orders, [INTERACTIVE_SEND_ORDER]);
+  await backend.write(new Uint8Array(1));
+  await backend.write(new Uint8Array(1024 * 1024));
+  assert.deepEqual(orders, [INTERACTIVE_SEND_ORDER, BULK_SEND_ORDER]); // dropped once, never raised again
+  assert.deepEqual(written, [INTERACTIVE_SEND_BYTES - 1, 1, 1, 1024 * 1024]);
+  await backend.finish();
+  // A stream we opened got its order at creation: the constructor leaves it alone.
+  const opened: number[] = [];
+  const ours = Object.defineProperty(new WritableStream<Uint8Array>(), "sendOrder", {
+    set: (order: number) => void opened.push(order),
+  });
+  new DenoStreamBackend({ readable: new ReadableStream(), writable: ours }, true);
+  assert.deepEqual(opened, []);
+});

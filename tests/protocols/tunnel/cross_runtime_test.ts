@@ -1,6 +1,6 @@
 /**
  * Deno and Bun speak the same tunnel protocol: a server on one runtime, a client on the other
- * (spawned through the CLI), both ways, over TLS.
+ * (spawned through the CLI), both ways, over TLS; and QUIC datagram heartbeats between the two QUIC stacks.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -25,6 +25,21 @@ function spawnCli(args: string[]): { child: ChildProcess; err: () => string } {
   let err = "";
   child.stderr!.on("data", (chunk: Uint8Array) => err += new TextDecoder().decode(chunk));
   return { child, err: () => err };
+}
+
+/** Runs the other runtime's CLI client against 127.0.0.1:`serverPort`, exposing 127.0.0.1:`localPort`. */
+function spawnClientCli(serverPort: number, caFile: string, localPort: number, extra: string[] = []) {
+  const target = ["-server", `127.0.0.1:${serverPort}`, "-server-name", "localhost", "-ca", caFile];
+  return spawnCli(["client", ...target, ...extra, "-token", TOKEN, "-local", `127.0.0.1:${localPort}`]);
+}
+
+/** The public port the other runtime's client logged for its service. */
+function exposedPort(err: () => string): Promise<number> {
+  return waitFor(
+    () => Number(/service exposed service=service port=(\d+)/.exec(err())?.[1]) || undefined,
+    `the ${other} client's exposed line`,
+    30_000,
+  );
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -88,25 +103,9 @@ test(`cross-runtime: a ${runtimeName} server and a ${other} client move 64 MiB b
     }),
   });
   await server.start();
-  const { child, err } = spawnCli([
-    "client",
-    "-server",
-    `127.0.0.1:${server.addr!.port}`,
-    "-server-name",
-    "localhost",
-    "-ca",
-    certs.caFile,
-    "-token",
-    TOKEN,
-    "-local",
-    `127.0.0.1:${echo.port}`,
-  ]);
+  const { child, err } = spawnClientCli(server.addr!.port, certs.caFile, echo.port);
   try {
-    const publicPort = await waitFor(
-      () => Number(/service exposed service=service port=(\d+)/.exec(err())?.[1]) || undefined,
-      `the ${other} client's exposed line`,
-      30_000,
-    );
+    const publicPort = await exposedPort(err);
     const payload = randomBytes(64 * 1024 * 1024, 7);
     assert.ok(sameBytes(await roundTrip(publicPort, payload), payload));
     assert.equal(server.clients()[0].transport, "tls");
@@ -114,3 +113,45 @@ test(`cross-runtime: a ${runtimeName} server and a ${other} client move 64 MiB b
     await stop(child);
   }
 }, { timeoutMs: 120_000 });
+
+test(
+  `cross-runtime: a ${runtimeName} QUIC server and a ${other} client exchange heartbeats as QUIC datagrams`,
+  async () => {
+    const certs = await testCerts();
+    await using echo = await startEchoServer();
+    const { serverQuic } = await import("../../../protocols/tunnel/serve.ts");
+    const { defaultRuntime } = await import("../../../protocols/runtime.ts");
+    const paths: string[] = [];
+    await using server = new TunnelServer({
+      listenAddr: "127.0.0.1:0",
+      transport: "quic",
+      authToken: TOKEN,
+      portRange: "33400-33500",
+      bindHost: "127.0.0.1",
+      heartbeatMs: 100,
+    }, {
+      protocol: new TlsProtocol({
+        server: { certFile: certs.fullchainFile, keyFile: certs.keyFile, alpnProtocols: ["ts-tunnel/1"] },
+      }),
+      quic: serverQuic({ certFile: certs.fullchainFile, keyFile: certs.keyFile }, await defaultRuntime()),
+      observer: { onClientConnected: (_id, _addr, info) => paths.push(`${info.transport} ${info.heartbeats}`) },
+    });
+    await server.start();
+    const { child, err } = spawnClientCli(server.addr!.port, certs.caFile, echo.port, ["-transport", "quic"]);
+    try {
+      const publicPort = await exposedPort(err);
+      await waitFor(() => (server.clients()[0]?.heartbeats?.pongsReceived ?? 0) >= 3, "3 datagram pongs", 30_000);
+      const { heartbeats } = server.clients()[0];
+      assert.deepEqual(paths, ["quic datagram"]);
+      assert.equal(heartbeats!.path, "datagram");
+      assert.ok(heartbeats!.pingsAnswered >= 1, `the ${other} client pinged by datagram too`);
+      assert.equal(heartbeats!.garbage, 0);
+      assert.match(err(), /connected to the tunnel server .*heartbeats=datagram/);
+      const payload = randomBytes(1024 * 1024, 9);
+      assert.ok(sameBytes(await roundTrip(publicPort, payload), payload));
+    } finally {
+      await stop(child);
+    }
+  },
+  { timeoutMs: 120_000 },
+);
