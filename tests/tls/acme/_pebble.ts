@@ -111,13 +111,27 @@ function run(binary: string, args: string[], env: Record<string, string> = {}) {
   return { child, log: () => output };
 }
 
+/** Attempts of {@linkcode startPebble}: a port picked free can be taken by a parallel test before pebble binds it. */
+const START_ATTEMPTS = 3;
+
 /**
- * Starts challtestsrv, then pebble pointed at its DNS, and waits until both answer.
+ * Starts challtestsrv, then pebble pointed at its DNS, and waits until both answer. Tries again
+ * on fresh ports when one of them was taken in the meantime (EADDRINUSE).
  *
  * @param options Certificate lifetime.
  * @returns The running pair.
  */
 export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startPebbleOnce(options);
+    } catch (error) {
+      if (attempt >= START_ATTEMPTS || !String(error).includes("address already in use")) throw error;
+    }
+  }
+}
+
+async function startPebbleOnce(options: PebbleOptions): Promise<Pebble> {
   const certs = await testCerts();
   const dir = await mkdtemp(join(tmpdir(), "ts-tunnel-pebble-"));
   const [acmePort, managementPort, httpPort, tlsPort, dnsPort, challPort] = [
