@@ -127,7 +127,8 @@ const FLAGS: Record<string, FlagSpec> = {
   "forward-path": {
     type: "string",
     value: "PATH",
-    help: "auto (kernel splice when possible, else the native pump), splice (required), pump",
+    help:
+      "auto (kernel splice when possible, else the native pump), splice (required), pump, owned (a libc Worker owns the sockets: plain TCP, one target)",
     default: "auto",
   },
   workers: {
@@ -260,7 +261,11 @@ function tunnelFromFlags(values: Record<string, string | boolean | undefined>): 
     if (values[flag] !== undefined) config[field] = flagNumber(flag, count, values[flag] as string);
   }
   if (values["forward-path"] !== undefined) {
-    config.forwardPath = pick("forward-path", values["forward-path"] as string, ["auto", "splice", "pump"] as const);
+    config.forwardPath = pick(
+      "forward-path",
+      values["forward-path"] as string,
+      ["auto", "splice", "pump", "owned"] as const,
+    );
   }
   if (values.workers !== undefined && values.workers !== "auto") {
     config.workers = flagNumber("workers", (text) => {

@@ -102,7 +102,7 @@ stop_backends() {
 # and the engine's three presets on Deno.
 SYSTEMS_DEFAULT="direct nginx haproxy haproxy-splice-forced socat engine-deno engine-bun \
 engine-deno-pump engine-bun-pump engine-deno-ha engine-deno-server engine-deno-client engine-deno-high-throughput"
-SYSTEMS_KNOWN="$SYSTEMS_DEFAULT engine-bun-ha engine-bun-server engine-bun-client engine-bun-high-throughput deno-naive bun-naive \
+SYSTEMS_KNOWN="$SYSTEMS_DEFAULT engine-deno-owned engine-bun-owned engine-bun-ha engine-bun-server engine-bun-client engine-bun-high-throughput deno-naive bun-naive \
 ssh-r ssh-r-aes128gcm tunnel-deno-tls tunnel-bun-tls tunnel-deno-tcp tunnel-bun-tcp tunnel-deno-quic tunnel-bun-quic"
 # The reverse-tunnel matrix (bench/run.sh --tunnel): ssh -R as the anchor, our tunnel on both runtimes.
 SYSTEMS_TUNNEL="direct ssh-r ssh-r-aes128gcm tunnel-deno-tls tunnel-bun-tls tunnel-deno-tcp tunnel-bun-tcp tunnel-deno-quic tunnel-bun-quic"
@@ -141,13 +141,14 @@ system_cmd() { # name listen target -> command line on stdout (run from the repo
       rt="${name#tunnel-}"
       echo "$BENCH_DIR/proxies/ts-tunnel.sh $l $t $d ${rt%%-*} ${rt#*-}" ;;
     bun-naive) echo "$BUN $BENCH_DIR/proxies/bun-naive.ts $l $t" ;;
-    engine-deno* | engine-bun*) # engine-<runtime>[-<preset>|-pump|-ha]
+    engine-deno* | engine-bun*) # engine-<runtime>[-<preset>|-pump|-owned|-ha]
       rt="${name#engine-}"; preset="${rt#*-}"; rt="${rt%%-*}"
       [[ "$preset" == "$rt" ]] && preset=""
       local run="$DENO run -A" extra=""
       [[ "$rt" == bun ]] && run="$BUN"
       case "$preset" in
         pump) extra=" -forward-path pump"; preset="" ;; # the user-space native pump, no FFI
+        owned) extra=" -forward-path owned"; preset="" ;; # the owned-socket forwarder (libc Worker)
         ha) # limits, metrics and the admin server on (compare with engine-<rt>)
           extra=" -admin 127.0.0.1:0 -max-connections 100000 -max-connections-per-ip 100000 -accept-rate 1000000"
           preset="" ;;

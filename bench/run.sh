@@ -14,11 +14,13 @@
 #   --roundtrips N       64-byte ping-pong round trips (default 20000)
 #   --conns N            idle connections held for the memory sample (default 5000)
 #   --gt-runs N          repetitions of each go-tunnel method test per measurement (default 10)
-#   --out DIR            result folder (default bench/results/<date>_<time>)
+#   --out DIR            result folder (default bench/results/<date>_<time>); with --out,
+#                        bench/results/latest.* are left alone (only --out-less runs update them)
 #   --no-install         do not apt-get/npm install missing tools
 #   -h, --help           this text
 # Systems: direct nginx haproxy haproxy-splice-forced socat engine-deno engine-bun
 #   engine-deno-server engine-deno-client engine-deno-high-throughput; (extra) engine-bun-<preset>,
+#   engine-deno-owned engine-bun-owned (-forward-path owned),
 #   deno-naive, bun-naive, or any NAME with CMD_NAME='cmd {LISTEN} {TARGET}' (dashes -> _).
 # Environment: DENO, BUN, CC, ENGINE_CLI (default ./cli.ts), ENGINE_ARGS (appended to the
 #   engine's flags), IPERF_PORT (24201), ECHO_PORT (24202), PORT_BASE (24300: systems use +1..+400).
@@ -26,7 +28,7 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
 SYSTEMS="$SYSTEMS_DEFAULT" REPS=3 METRICS="tput lat rate gt mem" SECS=5 RATE_SECS=5 CONC=50
-ROUNDTRIPS=20000 CONNS=5000 GT_RUNS=10 OUT="" INSTALL=1 QUICK=0
+ROUNDTRIPS=20000 CONNS=5000 GT_RUNS=10 OUT="" INSTALL=1 QUICK=0 OUT_GIVEN=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --systems) SYSTEMS="$2"; shift 2 ;;
@@ -40,7 +42,7 @@ while [[ $# -gt 0 ]]; do
     --roundtrips) ROUNDTRIPS="$2"; shift 2 ;;
     --conns) CONNS="$2"; shift 2 ;;
     --gt-runs) GT_RUNS="$2"; shift 2 ;;
-    --out) OUT="$2"; shift 2 ;;
+    --out) OUT="$2"; OUT_GIVEN=1; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
@@ -159,5 +161,9 @@ stop_backends
 report() { # md svg
   "$DENO" run --no-config --allow-read --allow-write "$BENCH_DIR/report.ts" --md "$1" --svg "$2" "$JSONL"
 }
-report "$OUT/report.md" "$OUT/report.svg" && report "$BENCH_DIR/results/latest.md" "$BENCH_DIR/results/latest.svg" &&
-  log "report: $OUT/report.md (copy: bench/results/latest.md)"
+if ((OUT_GIVEN)); then # a run with its own folder does not replace the committed latest.*
+  report "$OUT/report.md" "$OUT/report.svg" && log "report: $OUT/report.md"
+else
+  report "$OUT/report.md" "$OUT/report.svg" && report "$BENCH_DIR/results/latest.md" "$BENCH_DIR/results/latest.svg" &&
+    log "report: $OUT/report.md (copy: bench/results/latest.md)"
+fi

@@ -1,7 +1,8 @@
 /**
  * The opt-in Linux layer: libc through FFI (`Deno.dlopen` or `bun:ffi`, chosen at run time), TCP
- * socket options the runtimes do not offer, go-tunnel's `optimizeTcpConn`, and the splice engine
- * ({@linkcode splicePath}), which forwards plain TCP pairs inside the kernel.
+ * socket options the runtimes do not offer, go-tunnel's `optimizeTcpConn`, the splice engine
+ * ({@linkcode splicePath}), which forwards plain TCP pairs inside the kernel, and the owned-socket
+ * forwarder ({@linkcode listenOwnedSplice}), whose Worker accepts, connects and splices through libc.
  *
  * Nothing here runs when the module is imported: the bindings load on the first
  * {@linkcode loadLibc} call. On Deno they need `--allow-ffi`; without it, or off Linux,
@@ -25,6 +26,13 @@
  * import { splicePath } from "@ts-tunnel/tunnel/ffi";
  * const stats = await forward(client, upstream, { fastPaths: [splicePath, ...DEFAULT_FAST_PATHS] });
  * console.log(stats.path); // "splice" on Linux with FFI, a pump elsewhere
+ * ```
+ *
+ * @example Forward a port with sockets the runtime never sees
+ * ```ts ignore
+ * import { listenOwnedSplice } from "@ts-tunnel/tunnel/ffi";
+ * await using forwarder = await listenOwnedSplice({ port: 8080, target: { hostname: "127.0.0.1", port: 80 } });
+ * console.log(forwarder.stats.accepted, forwarder.stats.bytesUp);
  * ```
  *
  * @example Read a socket's options back
@@ -62,6 +70,17 @@ export {
   type SplicePathOptions,
   type SplicePathResult,
 } from "./splice_path.ts";
+export { listenOwnedSplice, OwnedSpliceForwarder } from "./owned_splice.ts";
+export {
+  DEFAULT_OWNED_BACKLOG,
+  DEFAULT_OWNED_CONNECT_TIMEOUT_MS,
+  DEFAULT_OWNED_MAX_CONNECTIONS,
+  DEFAULT_OWNED_RESOLVE_INTERVAL_MS,
+  DEFAULT_OWNED_SOCKET_OPTIONS,
+  type OwnedSpliceOptions,
+  type OwnedSpliceStats,
+  type OwnedSpliceTarget,
+} from "./owned_splice_options.ts";
 export {
   applySocketOptions,
   DEFAULT_FAST_OPEN_QUEUE_LENGTH,

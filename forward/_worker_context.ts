@@ -42,7 +42,7 @@ export type FromWorker =
   | {
     readonly type: "listening";
     readonly addr: NetAddr;
-    readonly forwardPath: "splice" | "pump";
+    readonly forwardPath: "splice" | "pump" | "owned";
     readonly spliceUnavailable?: string;
     readonly socketOptionsUnavailable?: string;
   }

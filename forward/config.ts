@@ -9,6 +9,7 @@ import type { Http2Upstream } from "../protocols/http2/options.ts";
 import type { ProtocolName } from "../protocols/types.ts";
 import { checkInteger, checkListener } from "./_config_listener.ts";
 import { checkSocketOptions, SOCKET_OPTION_KEYS, type SocketOptionKey } from "./_config_socket.ts";
+import { checkOwnedPath } from "./_config_owned.ts";
 
 /** go-tunnel's `BufferSizeDefault`: 64 KiB. */
 export const BUFFER_SIZE_DEFAULT = 64 * 1024;
@@ -127,7 +128,13 @@ export interface TunnelConfig {
   /**
    * How bytes move: `auto` splices in the kernel when it can (Linux, FFI allowed, plain TCP on
    * both sides) and falls back to the runtime's native pump; `splice` requires the kernel path
-   * (start fails with the reason if it is unavailable); `pump` never loads FFI.
+   * (start fails with the reason if it is unavailable); `pump` never loads FFI. `owned` runs the
+   * owned-socket forwarder (`listenOwnedSplice`) instead of a listener and accept loop: a Worker
+   * accepts, connects and splices through libc (Linux, FFI), about a third of the syscalls and a
+   * tenth of the memory per connection; plain TCP to one target only (TLS, dial retries, the
+   * circuit breaker, the warm pool, per-IP and accept-rate limits are refused), no per-connection
+   * observer calls or rows, `workers: N` runs N forwarders on one `SO_REUSEPORT` port, and
+   * `maxConnections: 0` means 65,536 per forwarder.
    * @default {"auto"}
    */
   forwardPath?: ForwardPathMode;
@@ -255,7 +262,7 @@ export function tlsClientOptions(tls: TunnelTargetTlsConfig): TlsClientOptions {
 }
 
 /** Values of {@linkcode TunnelConfig.forwardPath}. */
-export type ForwardPathMode = "auto" | "splice" | "pump";
+export type ForwardPathMode = "auto" | "splice" | "pump" | "owned";
 
 /** A {@linkcode TunnelConfig} with every default applied. */
 export type ResolvedTunnelConfig =
@@ -351,14 +358,17 @@ export function resolveTunnelConfig(config: TunnelConfig): ResolvedTunnelConfig 
       `Cannot use TunnelConfig.protocol = ${JSON.stringify(protocol)}: use one of tcp, tls, http2, http3, quic`,
     );
   }
-  if (!["auto", "splice", "pump"].includes(resolved.forwardPath)) {
+  if (!["auto", "splice", "pump", "owned"].includes(resolved.forwardPath)) {
     throw new TypeError(
-      `Cannot use TunnelConfig.forwardPath = ${JSON.stringify(resolved.forwardPath)}: use one of auto, splice, pump`,
+      `Cannot use TunnelConfig.forwardPath = ${
+        JSON.stringify(resolved.forwardPath)
+      }: use one of auto, splice, pump, owned`,
     );
   }
   checkListener(resolved, config);
   checkWorkers(resolved);
   checkSocketOptions(resolved);
+  checkOwnedPath(resolved, config);
   if (!["auto", "server", "client"].includes(mode)) {
     throw new TypeError(`Cannot use TunnelConfig.mode = ${JSON.stringify(mode)}: use one of auto, server, client`);
   }

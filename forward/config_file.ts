@@ -10,7 +10,7 @@ import { parseDialAddr, parseListenAddr } from "../protocols/address.ts";
 import { PROTOCOL_NAMES } from "../protocols/registry.ts";
 import type { ProtocolName } from "../protocols/types.ts";
 import type { AutoTlsSettings } from "../tls/auto_tls.ts";
-import { resolveTunnelConfig, type TunnelConfig } from "./config.ts";
+import { type ForwardPathMode, resolveTunnelConfig, type TunnelConfig } from "./config.ts";
 import { parseDuration } from "./duration.ts";
 import { PRESETS } from "./presets.ts";
 import { parseListenerTls, parseTargetTls, TLS_SECTION_KEYS } from "./_config_file_tls.ts";
@@ -263,13 +263,13 @@ function parseEntry(
     config = { ...make(), ...config };
   }
   if (entry.forward_path !== undefined) {
-    if (!["auto", "splice", "pump"].includes(entry.forward_path as string)) {
+    if (!["auto", "splice", "pump", "owned"].includes(entry.forward_path as string)) {
       throw new ConfigError(
         `${path}.forward_path`,
-        `${show(entry.forward_path)} is not a path; use one of auto, splice, pump`,
+        `${show(entry.forward_path)} is not a path; use one of auto, splice, pump, owned`,
       );
     }
-    config.forwardPath = entry.forward_path as "auto" | "splice" | "pump";
+    config.forwardPath = entry.forward_path as ForwardPathMode;
   }
   if (entry.workers !== undefined) {
     const { workers } = entry;

@@ -75,6 +75,10 @@ function connectionRow(c: ConnectionInfo): Record<string, unknown> {
   };
 }
 
+/** Why `/status` lists no connection of an owned-path tunnel. */
+const OWNED_NO_ROWS =
+  'forwardPath "owned" has no per-connection rows: the connections live in the owned-socket forwarders\' Workers (counts are in stats)';
+
 /** The JSON behind `/status`. */
 export function tunnelStatus(tunnels: readonly Tunnel[]): Record<string, unknown> {
   return {
@@ -100,6 +104,7 @@ export function tunnelStatus(tunnels: readonly Tunnel[]): Record<string, unknown
         breaker: t.breaker ? { state: t.breaker.state } : null,
         connections: connections.slice(-STATUS_CONNECTIONS_MAX).map(connectionRow),
         connectionsListed: Math.min(connections.length, STATUS_CONNECTIONS_MAX),
+        ...(t.forwardPath === "owned" ? { connectionsNote: OWNED_NO_ROWS } : {}),
       };
     }),
   };

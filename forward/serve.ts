@@ -233,6 +233,8 @@ export async function serveTunnels(
             ? "http3-proxy"
             : t.forwardPath === "splice"
             ? "splice"
+            : t.forwardPath === "owned"
+            ? "owned-splice"
             : runtime.name === "bun"
             ? "push-pump"
             : "pull-pump"

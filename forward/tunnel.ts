@@ -33,6 +33,29 @@ import { type SocketOptionStats, type SocketSide, SocketTuning } from "./_socket
 import type { FastPath, ForwardCounters, ForwardStats } from "./types.ts";
 import type { TunnelWorkers, WorkerStats } from "./workers.ts";
 import { type WorkerRole, workerRoleOf } from "./_worker_context.ts";
+import type { OwnedPath } from "./_owned_path.ts";
+import type { ScrapedTotals } from "../ha/metrics.ts";
+
+/**
+ * What `forwardPath: "owned"` adds to {@linkcode TunnelStats}: the owned-socket forwarders' own
+ * counters, summed over them.
+ */
+export interface OwnedPathStats {
+  /** Of `active`, connections whose target connect is in progress. */
+  readonly connecting: number;
+  /** Target connects that failed (refused, unreachable, timed out); counted in `errors`. */
+  readonly connectErrors: number;
+  /** The errno name of the last failed target connect (`"ECONNREFUSED"`), if any. */
+  readonly lastConnectError?: string;
+  /** Connections closed by the idle timeout (`connectionTimeoutMs`). */
+  readonly idleTimeouts: number;
+  /** Failed `accept4` calls; counted in `errors`. */
+  readonly acceptErrors: number;
+  /** Pipes holding bytes in flight. */
+  readonly pipesInUse: number;
+  /** Forwarders whose listening socket is open. */
+  readonly listening: number;
+}
 
 /** A snapshot of a tunnel's counters (go-tunnel's `Stats`). */
 export interface TunnelStats {
@@ -52,8 +75,16 @@ export interface TunnelStats {
   readonly backpressurePauses: number;
   /** Milliseconds since `start()`. */
   readonly uptimeMs: number;
-  /** The path new connections take: `splice` (kernel) or `pump` (the runtime's native pump). */
-  readonly forwardPath: "splice" | "pump";
+  /**
+   * The path new connections take: `splice` (kernel), `pump` (the runtime's native pump) or
+   * `owned` (the owned-socket forwarders, `forwardPath: "owned"`).
+   */
+  readonly forwardPath: "splice" | "pump" | "owned";
+  /**
+   * The owned-socket forwarders' own counters, summed (`forwardPath: "owned"` only; the totals
+   * above are read from their shared memory too).
+   */
+  readonly owned?: OwnedPathStats;
   /**
    * Sockets tuned by the socket-option keys (`tcpQuickAck`, `sendBufferSize`, …), and why none
    * are when FFI is unavailable; absent when no such key is set.
@@ -233,7 +264,8 @@ export class Tunnel {
   #idle?: PromiseWithResolvers<void>;
   #force = new AbortController();
   #fastPaths: readonly FastPath[] = DEFAULT_FAST_PATHS;
-  #forwardPath: "splice" | "pump" = "pump";
+  #forwardPath: "splice" | "pump" | "owned" = "pump";
+  #owned?: OwnedPath;
   #pathReady: Promise<void> = Promise.resolve();
   #spliceUnavailable?: string;
   #tuning?: SocketTuning;
@@ -273,6 +305,13 @@ export class Tunnel {
       );
     }
     this.#certificates = options.certificates;
+    if (this.config.forwardPath === "owned" && (options.breaker || options.memory)) {
+      throw new TypeError(
+        `Cannot use TunnelOptions.${
+          options.breaker ? "breaker" : "memory"
+        } with forwardPath "owned": the owned-socket forwarder dials and buffers in its Worker, without a breaker or a budget; use forwardPath "splice"`,
+      );
+    }
     const dialer = this.config.targetTls
       ? new TlsProtocol({ runtime: options.runtime, client: tlsClientOptions(this.config.targetTls) })
       : new TcpProtocol({ runtime: options.runtime });
@@ -305,22 +344,27 @@ export class Tunnel {
    * (`http2` and `http3` are HTTP proxies, not byte transports: they are not set this way).
    */
   setProtocol(protocol: Protocol): void {
-    if (this.#listener || this.#http || this.#workers) {
+    if (this.#listener || this.#http || this.#workers || this.#owned) {
       throw new TypeError("Cannot set the protocol: the tunnel has already started");
+    }
+    if (this.config.forwardPath === "owned") {
+      throw new TypeError(
+        `Cannot set the protocol with forwardPath "owned": the owned-socket forwarder accepts plain TCP itself, without a Protocol; use forwardPath "splice"`,
+      );
     }
     this.#protocol = protocol;
   }
 
   /** The bound address, once started. */
   get addr(): NetAddr | undefined {
-    return this.#http?.addr ?? this.#workers?.addr ?? this.#listener?.addr;
+    return this.#http?.addr ?? this.#workers?.addr ?? this.#owned?.addr ?? this.#listener?.addr;
   }
 
   /** `new` before start, `listening` while accepting, `stopping` while draining, `stopped` after. */
   get state(): "new" | "listening" | "stopping" | "stopped" {
     if (this.#stopped) return "stopped";
     if (this.#stopping) return "stopping";
-    return this.#listener || this.#http || this.#workers ? "listening" : "new";
+    return this.#listener || this.#http || this.#workers || this.#owned ? "listening" : "new";
   }
 
   /**
@@ -332,11 +376,12 @@ export class Tunnel {
    * @throws {TypeError} For `protocol: "quic"` without `tls` or a protocol from `setProtocol()`.
    */
   async start(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#listener || this.#http || this.#workers || this.#stopping) {
+    if (this.#listener || this.#http || this.#workers || this.#owned || this.#stopping) {
       throw new ServerClosedError("Cannot start the tunnel: it was already started");
     }
     options.signal?.throwIfAborted();
     if (isHttpProxy(this.config.protocol) && !this.#protocol) return await this.#startHttp(options.signal);
+    if (this.config.forwardPath === "owned") return await this.#startOwned(options.signal);
     if (this.config.protocol === "quic" && !this.#protocol && !this.config.tls) throw quicWithoutTls("quic");
     const workers = await this.#workerCount();
     if (workers > 1) return await this.#startWorkers(workers, options.signal);
@@ -411,6 +456,23 @@ export class Tunnel {
     this.#spliceUnavailable = workers.spliceUnavailable;
     this.#startedAt = performance.now();
     safely(this.#observer.onListen, workers.addr);
+    signal?.addEventListener("abort", () => void this.stop(), { once: true });
+  }
+
+  /**
+   * `forwardPath: "owned"`: owned-socket forwarders (one per `workers`) instead of a listener and
+   * an accept loop; this thread only reads their counters.
+   */
+  async #startOwned(signal: AbortSignal | undefined): Promise<void> {
+    this.#upstream.close(); // the forwarders connect; this thread never does
+    const { workers } = this.config;
+    const count = workers === "auto" ? (await import("./workers.ts")).autoWorkers() : workers;
+    const { OwnedPath } = await import("./_owned_path.ts");
+    const owned = await OwnedPath.start(this.config, count);
+    this.#owned = owned;
+    this.#forwardPath = "owned";
+    this.#startedAt = performance.now();
+    safely(this.#observer.onListen, owned.addr);
     signal?.addEventListener("abort", () => void this.stop(), { once: true });
   }
 
@@ -520,8 +582,8 @@ export class Tunnel {
     return this.#tuning?.unavailableReason;
   }
 
-  /** The path new connections take: `splice`, or the runtime's native pump (`pump`). */
-  get forwardPath(): "splice" | "pump" {
+  /** The path new connections take: `splice`, the runtime's native pump (`pump`), or `owned`. */
+  get forwardPath(): "splice" | "pump" | "owned" {
     return this.#forwardPath;
   }
 
@@ -602,6 +664,15 @@ export class Tunnel {
    * aborts), then closes the rest. Idempotent; resolves when every connection has ended.
    */
   async stop(options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#owned) {
+      this.#stopping = true;
+      await this.#owned.stop(options.signal);
+      if (!this.#stopped) {
+        this.#stopped = true;
+        safely(this.#observer.onStop);
+      }
+      return;
+    }
     if (this.#workers) {
       this.#stopping = true;
       this.#upstream.close();
@@ -667,6 +738,7 @@ export class Tunnel {
     this.#stopping = true;
     this.#http?.abort();
     this.#workers?.close();
+    void this.#owned?.close();
     this.#listener?.close();
     this.#upstream.close();
     if (!this.#force.signal.aborted) this.#force.abort(new ServerClosedError("Cannot continue: the tunnel was closed"));
@@ -676,6 +748,7 @@ export class Tunnel {
   stats(): TunnelStats {
     if (this.#http) return this.#httpStats(this.#http);
     if (this.#workers) return this.#workerStats(this.#workers);
+    if (this.#owned) return this.#ownedStats(this.#owned);
     const { liveReceived, liveSent, livePauses } = this.#liveTotals();
     return {
       connections: this.#counts.connections,
@@ -692,9 +765,14 @@ export class Tunnel {
     };
   }
 
-  /** Every worker's counters summed, and each worker's share. */
-  #workerStats(workers: TunnelWorkers): TunnelStats {
-    const t = workers.totals();
+  /** Totals kept elsewhere (worker threads, owned-socket forwarders) as a snapshot; `reset` zeroes them there. */
+  #summedStats(
+    t: Pick<TunnelStats, "connections" | "active" | "rejected" | "bytesSent" | "bytesReceived" | "errors"> & {
+      readonly backpressurePauses?: number;
+    },
+    extra: Pick<TunnelStats, "workers" | "owned">,
+    reset: () => void,
+  ): TunnelStats {
     return {
       connections: t.connections,
       active: t.active,
@@ -702,15 +780,36 @@ export class Tunnel {
       bytesSent: t.bytesSent,
       bytesReceived: t.bytesReceived,
       errors: t.errors,
-      backpressurePauses: t.backpressurePauses,
+      backpressurePauses: t.backpressurePauses ?? 0,
       uptimeMs: this.#startedAt ? performance.now() - this.#startedAt : 0,
       forwardPath: this.#forwardPath,
-      workers: workers.perWorker(),
+      ...extra,
       reset: () => {
-        workers.reset();
+        reset();
         this.#startedAt = performance.now();
       },
     };
+  }
+
+  /** Every worker's counters summed, and each worker's share. */
+  #workerStats(workers: TunnelWorkers): TunnelStats {
+    return this.#summedStats(workers.totals(), { workers: workers.perWorker() }, () => workers.reset());
+  }
+
+  /** The owned-socket forwarders' shared counters, read now (each forwarder's share with several). */
+  #ownedStats(owned: OwnedPath): TunnelStats {
+    const t = owned.totals();
+    const extra = { owned: t.owned, ...(owned.count > 1 ? { workers: t.perForwarder } : {}) };
+    return this.#summedStats(t, extra, () => owned.reset());
+  }
+
+  /**
+   * Totals kept outside the observer events, for `/metrics` to read at scrape time: the
+   * owned-socket forwarders' (`forwardPath: "owned"`, whose connections never reach this thread);
+   * `undefined` otherwise. They only grow (`stats().reset()` does not move them).
+   */
+  scrapedTotals(): ScrapedTotals | undefined {
+    return this.#owned?.lifetimeTotals();
   }
 
   /** The proxies' counters in a tunnel's terms: requests are its connections, streams its active ones. */
@@ -755,7 +854,10 @@ export class Tunnel {
     this.#startedAt = performance.now();
   }
 
-  /** The open connections, oldest first (none listed when worker threads hold them: `workers` > 1). */
+  /**
+   * The open connections, oldest first (none listed when worker threads hold them, `workers` > 1,
+   * or with `forwardPath: "owned"`, whose forwarders keep no per-connection rows).
+   */
   connections(): ConnectionInfo[] {
     return [...this.#active].map((c) => ({
       id: c.id,
@@ -769,7 +871,7 @@ export class Tunnel {
 
   /** The warm upstream connections, or `undefined` when `upstreamPoolSize` is 0 (or each worker thread has its own). */
   get pool(): ConnPool | undefined {
-    return this.#workers ? undefined : this.#upstream.pool;
+    return this.#workers || this.#owned ? undefined : this.#upstream.pool;
   }
 
   /**
@@ -777,7 +879,7 @@ export class Tunnel {
    * shared one, or each worker thread has its share).
    */
   get memory(): MemoryLimiter | undefined {
-    return this.#workers ? undefined : this.#memory;
+    return this.#workers || this.#owned ? undefined : this.#memory;
   }
 
   /**
@@ -785,18 +887,21 @@ export class Tunnel {
    * when each worker thread has its own.
    */
   get breaker(): CircuitBreaker | undefined {
-    if (this.#workers) return undefined;
+    if (this.#workers || this.config.forwardPath === "owned") return undefined;
     return isHttpProxy(this.config.protocol) && !this.#protocol ? undefined : this.#upstream.breaker;
   }
 
   /** Refusals by limit since start (summed over worker threads). */
   get rejections(): Readonly<Record<RejectReason, number>> {
+    if (this.#owned) {
+      return { max_connections: this.#owned.totals().rejected, max_connections_per_ip: 0, accept_rate: 0 };
+    }
     return this.#workers ? this.#workers.rejections() : this.#admission.rejected;
   }
 
   /** Accept loops running: the worker threads, or 1. */
   get workerCount(): number {
-    return this.#workers?.count ?? 1;
+    return this.#workers?.count ?? this.#owned?.count ?? 1;
   }
 
   /** Describes the tunnel for logs: `tcp 0.0.0.0:8080 -> 127.0.0.1:80` (`http2+h3 …` with `http3: true`). */

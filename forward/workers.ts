@@ -91,7 +91,7 @@ export class TunnelWorkers {
   /** The bound address (worker 0's). */
   addr!: NetAddr;
   /** The forward path the workers use. */
-  forwardPath: "splice" | "pump" = "pump";
+  forwardPath: "splice" | "pump" | "owned" = "pump";
   /** Why splice is not used, when it fell back. */
   spliceUnavailable?: string;
   /** Why socket options are not applied. */

@@ -28,6 +28,22 @@ export interface MetricsSource {
   readonly breaker?: { readonly state: "closed" | "open" | "half_open" } | undefined;
   /** The warm upstream connections, if any. */
   readonly pool?: { stats(): { readonly created: number; readonly reused: number; readonly idle: number } } | undefined;
+  /**
+   * Growing totals the source keeps instead of sending events (a tunnel with `forwardPath: "owned"`),
+   * added to `_connections_total`, `_connections_rejected_total` (reason `max_connections`) and
+   * `_errors_total` at scrape time; `undefined` for sources that send events.
+   */
+  scrapedTotals?(): ScrapedTotals | undefined;
+}
+
+/** What {@linkcode MetricsSource.scrapedTotals} reports. */
+export interface ScrapedTotals {
+  /** Connections accepted (refused ones not included). */
+  readonly connections: number;
+  /** Connections refused by `maxConnections`. */
+  readonly rejected: number;
+  /** Failures by phase. */
+  readonly errorsByPhase: { readonly dial: number; readonly forward: number; readonly accept: number };
 }
 
 /** Labels identifying one tunnel in every series. */
@@ -77,6 +93,7 @@ interface Watched {
   readonly source: MetricsSource;
   readonly labels: TunnelLabels;
   last: { sent: number; received: number; pauses: number; poolCreated: number; poolReused: number };
+  scraped: { connections: number; rejected: number; dial: number; forward: number; accept: number };
 }
 
 /**
@@ -120,23 +137,51 @@ export class TunnelMetrics {
     const watched = this.#watched;
     const name = (suffix: string) => `${namespace}_${suffix}`;
     const registers = [registry];
+    /** Adds the growth of the sources' scraped totals since the last scrape. */
+    const scraped = (
+      counter: PromClient.Counter<string>,
+      parts: readonly [keyof Watched["scraped"], (t: ScrapedTotals) => number, Record<string, string>][],
+    ) => {
+      for (const w of watched) {
+        const totals = w.source.scrapedTotals?.();
+        if (!totals) continue;
+        for (const [key, read, extra] of parts) {
+          const now = read(totals);
+          if (now > w.scraped[key]) counter.inc({ ...tunnelLabels(w), ...extra }, now - w.scraped[key]);
+          w.scraped[key] = now;
+        }
+      }
+    };
     this.#connections = new prom.Counter({
       name: name("connections_total"),
       help: "Connections accepted.",
       labelNames,
       registers,
+      collect() {
+        scraped(this, [["connections", (t) => t.connections, {}]]);
+      },
     });
     this.#errors = new prom.Counter({
       name: name("errors_total"),
       help: "Failed accepts, handshakes, dials and forwards.",
       labelNames: [...labelNames, "phase"],
       registers,
+      collect() {
+        scraped(this, [
+          ["dial", (t) => t.errorsByPhase.dial, { phase: "dial" }],
+          ["forward", (t) => t.errorsByPhase.forward, { phase: "forward" }],
+          ["accept", (t) => t.errorsByPhase.accept, { phase: "accept" }],
+        ]);
+      },
     });
     this.#rejected = new prom.Counter({
       name: name("connections_rejected_total"),
       help: "Connections refused by a limit.",
       labelNames: [...labelNames, "reason"],
       registers,
+      collect() {
+        scraped(this, [["rejected", (t) => t.rejected, { reason: "max_connections" }]]);
+      },
     });
     this.#duration = new prom.Histogram({
       name: name("connection_duration_seconds"),
@@ -263,11 +308,13 @@ export class TunnelMetrics {
       get pool() {
         return source().pool;
       },
+      scrapedTotals: () => source().scrapedTotals?.(),
     };
     const watched: Watched = {
       source: lazy,
       labels,
       last: { sent: 0, received: 0, pauses: 0, poolCreated: 0, poolReused: 0 },
+      scraped: { connections: 0, rejected: 0, dial: 0, forward: 0, accept: 0 },
     };
     this.#watched.push(watched);
     const base = { listener: labels.listener, protocol: labels.protocol };

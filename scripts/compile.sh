@@ -10,4 +10,5 @@ out="${1:-ts-tunnel}"
 node_modules/.bin/bun build --compile --outfile "$out" \
   cli.ts \
   ffi/_splice_worker.ts \
+  ffi/_owned_worker.ts \
   forward/_worker_main.ts

@@ -2,13 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "../_util/test.ts";
 import { waitFor } from "../_util/wait.ts";
 import { startWithAdmin } from "../_util/admin.ts";
+import { metricValue } from "./_metric_value.ts";
 import { closedLoopbackPort, randomBytes, roundTrip, sameBytes, startEchoServer } from "../_util/echo_server.ts";
-
-function metricValue(text: string, name: string): number {
-  const line = text.split("\n").find((l) => l.startsWith(name + "{") || l.startsWith(name + " "));
-  assert.ok(line, `no series ${name}`);
-  return Number(line.slice(line.lastIndexOf(" ") + 1));
-}
 
 test("the admin server exports metrics equal to the bytes and connections moved, and serves health and status", async () => {
   await using echo = await startEchoServer();

@@ -9,20 +9,10 @@ import { NetError } from "../../protocols/errors.ts";
 import { captureIo, startWithAdmin } from "../_util/admin.ts";
 import { connectClient, randomBytes, roundTrip, sameBytes, startEchoServer } from "../_util/echo_server.ts";
 import { test } from "../_util/test.ts";
+import { probe } from "./_probe.ts";
 import { waitFor } from "../_util/wait.ts";
 
 const MIB = 1024 * 1024;
-
-/** Sends one byte and resolves true when it comes back (forwarded), false when the tunnel closed the conn. */
-function probe(socket: net.Socket): Promise<boolean> {
-  return new Promise((resolve) => {
-    socket.once("data", () => resolve(true));
-    socket.once("end", () => resolve(false));
-    socket.once("close", () => resolve(false));
-    socket.once("error", () => resolve(false));
-    socket.write(new Uint8Array([7]));
-  });
-}
 
 /** Opens held connections until every one of the tunnel's workers has one (bounded). */
 async function holdOnEveryWorker(tunnel: Tunnel, port: number): Promise<net.Socket[]> {
