@@ -79,13 +79,16 @@ const DECLINED: FastPathResult = { handled: false, reason: "a side does not offe
 /** The read/write-loop fast path; handles pairs where both sides offer pull I/O. */
 export const pullPump: FastPath = {
   name: "pull-pump",
-  async tryForward(a: Conn, b: Conn, options: PumpOptions): Promise<FastPathResult> {
+  // Not an async function: a pair forwarded for hours should not keep one more suspended frame.
+  tryForward(a: Conn, b: Conn, options: PumpOptions): Promise<FastPathResult> {
     const ioA = nativeIO(a);
     const ioB = nativeIO(b);
-    if (ioA?.kind !== "pull" || ioB?.kind !== "pull") return DECLINED;
+    if (ioA?.kind !== "pull" || ioB?.kind !== "pull") return Promise.resolve(DECLINED);
     const state: PairState = { a, b };
-    await Promise.all([pumpDirection(ioA, ioB, true, options, state), pumpDirection(ioB, ioA, false, options, state)]);
-    if (state.failure) throw state.failure.error;
-    return HANDLED;
+    return Promise.all([pumpDirection(ioA, ioB, true, options, state), pumpDirection(ioB, ioA, false, options, state)])
+      .then(() => {
+        if (state.failure) throw state.failure.error;
+        return HANDLED;
+      });
   },
 };

@@ -64,6 +64,10 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
   #unacked = 0;
   #remoteFin = false;
   #readWaiter: PromiseWithResolvers<void> | undefined;
+  /** A pull read waiting for data (no async frame is kept per idle stream). */
+  #pendingRead: PendingRead | undefined;
+  /** In {@linkcode readsToSettle}. */
+  #settleQueued = false;
   /** Reads fail with this once the queue is drained. */
   #readError: Error | undefined;
   /** The application stopped reading (close or reset): reads end, data is dropped. */
@@ -80,7 +84,8 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
   #closeRequested = false;
   #done = false;
   #resetCode: TunnelErrorCode | undefined;
-  #closed = Promise.withResolvers<void>();
+  /** Made on first use of `closed`: most streams are never asked. */
+  #closed: PromiseWithResolvers<void> | undefined;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
   #pushIO: StreamPushIO | undefined;
@@ -110,7 +115,8 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
   }
 
   get closed(): Promise<void> {
-    return this.#closed.promise;
+    if (this.#done && !this.#closed) return Promise.resolve();
+    return (this.#closed ??= Promise.withResolvers<void>()).promise;
   }
 
   get resetCode(): TunnelErrorCode | undefined {
@@ -214,7 +220,7 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
     if (this.#done) return;
     this.#done = true;
     this.#host.finished(this);
-    this.#closed.resolve();
+    this.#closed?.resolve();
   }
 
   // ---- Application reads ----
@@ -223,7 +229,30 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
     const waiter = this.#readWaiter;
     this.#readWaiter = undefined;
     waiter?.resolve();
+    if (this.#pendingRead && !this.#settleQueued) {
+      this.#settleQueued = true;
+      // Settled a microtask later, as an awaiting reader would have run: every payload of the
+      // session's current read is queued by then and goes out in one copy.
+      if (readsToSettle.push(this) === 1) queueMicrotask(settleReads);
+    }
     this.#pushIO?.wake();
+  }
+
+  /** Session internal ({@linkcode settleReads}): completes the pending pull read if it can. */
+  settleRead(): void {
+    this.#settleQueued = false;
+    const pending = this.#pendingRead;
+    if (!pending) return;
+    if (this.#queue.bytes > 0) {
+      this.#pendingRead = undefined;
+      pending.resolve(this.#readMore(pending.buffer));
+    } else if (this.#readError) {
+      this.#pendingRead = undefined;
+      pending.reject(this.#readError);
+    } else if (this.#remoteFin || this.#readEnded) {
+      this.#pendingRead = undefined;
+      pending.resolve(null);
+    }
   }
 
   /**
@@ -259,17 +288,14 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
   /** {@linkcode PullIO.read}: copies up to `buffer.byteLength` bytes; `null` at the end. */
   read(buffer: Uint8Array): Promise<number | null> {
     if (this.#queue.bytes > 0) return Promise.resolve(this.#readMore(buffer));
-    return this.#readLater(buffer);
-  }
-
-  async #readLater(buffer: Uint8Array): Promise<number | null> {
-    while (this.#queue.bytes === 0) {
-      if (this.#readError) throw this.#readError;
-      if (this.#remoteFin || this.#readEnded) return null;
-      this.#readWaiter ??= Promise.withResolvers<void>();
-      await this.#readWaiter.promise;
+    if (this.#readError) return Promise.reject(this.#readError);
+    if (this.#remoteFin || this.#readEnded) return Promise.resolve(null);
+    if (this.#pendingRead) {
+      return Promise.reject(new TypeError(`Cannot read tunnel stream ${this.id}: a read is already pending`));
     }
-    return this.#readMore(buffer);
+    const { promise, resolve, reject } = Promise.withResolvers<number | null>();
+    this.#pendingRead = { buffer, resolve, reject };
+    return promise;
   }
 
   #readMore(target: Uint8Array): number {
@@ -441,6 +467,21 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
     this.close();
     return Promise.resolve();
   }
+}
+
+/** A pull read waiting for data. */
+interface PendingRead {
+  readonly buffer: Uint8Array;
+  readonly resolve: (n: number | null) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Streams whose pending pull read may complete; settled together in one microtask. */
+const readsToSettle: MuxStream[] = [];
+
+function settleReads(): void {
+  for (let i = 0; i < readsToSettle.length; i++) readsToSettle[i].settleRead();
+  readsToSettle.length = 0;
 }
 
 function violation(detail: string): TunnelError {

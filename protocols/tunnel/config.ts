@@ -64,7 +64,10 @@ export interface TunnelServerConfig {
   authFailuresPerMinute?: number;
   /** Burst of failed authentications per source IP. @default {10} */
   authFailureBurst?: number;
-  /** Deadline for opening a stream to the client for a public connection. @default {10000} */
+  /**
+   * Deadline for opening a stream to the client for a public connection. Opens in one time slot
+   * share a timer, so an open may wait up to a tenth longer (at most 1 s more). @default {10000}
+   */
   streamOpenTimeoutMs?: number;
 }
 

@@ -66,6 +66,8 @@ export class PublicService {
   #connections = 0;
   #refused = 0;
   #closing = new AbortController();
+  /** The deadline signal shared by the stream opens of one time slot (see {@linkcode PublicService.#openSignal}). */
+  #openDeadline: { readonly signal: AbortSignal; readonly until: number } | undefined;
 
   /**
    * Starts accepting on a bound listener.
@@ -161,10 +163,9 @@ export class PublicService {
     const started = performance.now();
     let failure: { error: unknown; phase: string } | undefined;
     try {
-      const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(this.#context.streamOpenTimeoutMs)]);
       let stream: Conn;
       try {
-        stream = await session.openStream(header, { signal });
+        stream = await session.openStream(header, { signal: this.#openSignal() });
       } catch (error) {
         client.close();
         this.#refused++;
@@ -183,6 +184,22 @@ export class PublicService {
       this.#closedBytes.in += entry.aToB;
       this.#closedBytes.out += entry.bToA;
     }
+  }
+
+  /**
+   * The signal that ends a stream open: the service closes, or `streamOpenTimeoutMs` passed. One
+   * signal (and one timer) serves every open of a slot a tenth of the timeout long (at most 1 s),
+   * so an open gets `streamOpenTimeoutMs` to at most a slot more, and no timer of its own.
+   */
+  #openSignal(): AbortSignal {
+    const now = performance.now();
+    const cached = this.#openDeadline;
+    if (cached && now < cached.until) return cached.signal;
+    const timeoutMs = this.#context.streamOpenTimeoutMs;
+    const slotMs = Math.min(1_000, Math.ceil(timeoutMs / 10));
+    const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(timeoutMs + slotMs)]);
+    this.#openDeadline = { signal, until: now + slotMs };
+    return signal;
   }
 
   /** Closes the public listener and every open connection of this service. Idempotent. */

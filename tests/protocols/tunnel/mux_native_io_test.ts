@@ -113,6 +113,33 @@ test("push I/O reports the peer's reset as close(NetError ECONNRESET) with the t
   assert.equal(io.write(new Uint8Array(10)), -1);
 });
 
+test("a pull read waiting on an idle stream completes with the next data, then null after FIN, and ECONNRESET after a reset", async () => {
+  await using pair = sessions(...pullConnPair(prng(7)));
+  const [serverSide, clientSide] = await openPair(pair);
+  const io = nativeIO(clientSide) as PullIO;
+  assert.equal(io.kind, "pull");
+  const buffer = new Uint8Array(8);
+  const waiting = io.read(buffer); // nothing sent yet: the read waits
+  await assert.rejects(io.read(new Uint8Array(1)), /Cannot read tunnel stream \d+: a read is already pending/);
+  const writer = serverSide.writable.getWriter();
+  await writer.write(new TextEncoder().encode("hello tunnel")); // 12 bytes, more than the buffer
+  assert.equal(await waiting, 8);
+  assert.equal(new TextDecoder().decode(buffer), "hello tu");
+  assert.equal(await io.read(buffer), 4);
+  assert.equal(new TextDecoder().decode(buffer.subarray(0, 4)), "nnel");
+  const atEnd = io.read(buffer);
+  await writer.close();
+  assert.equal(await atEnd, null);
+
+  const [serverSide2, clientSide2] = await openPair(pair);
+  const io2 = nativeIO(clientSide2) as PullIO;
+  const reset = io2.read(buffer);
+  serverSide2.reset("shutting_down");
+  await assert.rejects(reset, (error) => error instanceof NetError && error.code === "ECONNRESET");
+  clientSide.close();
+  clientSide2.close();
+});
+
 test("the pull reader's pooled buffers survive random read splits with stalled, slow, fast and web-stream readers", async () => {
   const random = prng(0xb0f);
   await using pair = sessions(...pullConnPair(random));
