@@ -1,5 +1,6 @@
 /**
- * Internal: racing pending resources against an abort signal and a deadline without leaking them.
+ * Internal: racing pending resources and operations against an abort signal and a deadline
+ * without leaking them.
  * @module
  */
 
@@ -52,4 +53,29 @@ export function isTimeoutReason(error: unknown): boolean {
 /** True if `error` is `signal`'s reason and the abort was not a timeout (cancellations pass through unmapped). */
 export function isCancellation(error: unknown, signal: AbortSignal | undefined): boolean {
   return signal !== undefined && signal.aborted && error === signal.reason && !isTimeoutReason(error);
+}
+
+/**
+ * Settles like `pending`, or rejects with `signal.reason` as soon as `signal` aborts. A late
+ * rejection of `pending` is swallowed (it has no one left to report to).
+ *
+ * @param pending The operation in flight.
+ * @param signal Aborting stops the wait (not the operation, which should watch the same signal).
+ * @returns What `pending` resolves to.
+ */
+export async function raceAbort<T>(pending: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return await pending;
+  if (signal.aborted) {
+    pending.catch(() => {});
+    throw signal.reason;
+  }
+  const { promise: aborted, reject } = Promise.withResolvers<never>();
+  const onAbort = () => reject(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([pending, aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    pending.catch(() => {});
+  }
 }

@@ -5,11 +5,11 @@
  * @module
  */
 import { isTimeoutReason } from "./_abort.ts";
-import type { QuicConnectionBackend } from "./_quic_connection.ts";
+import { type QuicConnectionBackend, quicOpError } from "./_quic_connection.ts";
 import type { QuicIncomingBackend, QuicListenerBackend } from "./_quic_listener.ts";
 import type { QuicStreamBackend } from "./_quic_stream.ts";
-import { formatAddr, netAddr } from "./address.ts";
-import { NET_ERROR_TEXT, NetError, type NetErrorCode } from "./errors.ts";
+import { netAddr } from "./address.ts";
+import { NetError, type NetErrorCode } from "./errors.ts";
 import type { QuicCloseInfo } from "./quic_types.ts";
 import type { NetAddr } from "./types.ts";
 
@@ -305,17 +305,7 @@ export class BunConnectionBackend implements QuicConnectionBackend {
 
   mapError(error: unknown, op: "dial" | "read" | "write"): NetError {
     if (error instanceof NetError) return error;
-    const code = codeOf(error);
-    const detail = code === "EUNKNOWN" || code === "ECONNRESET"
-      ? (error instanceof Error ? error.message : String(error))
-      : NET_ERROR_TEXT[code];
-    return new NetError(code, `Cannot ${op} on "${formatAddr(this.remoteAddr)}" over quic: ${detail}`, {
-      op,
-      protocol: "quic",
-      remoteAddr: this.remoteAddr,
-      localAddr: this.localAddr,
-      cause: error,
-    });
+    return quicOpError(codeOf(error), error, op, this);
   }
 }
 

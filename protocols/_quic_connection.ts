@@ -43,6 +43,28 @@ export interface QuicConnectionBackend extends QuicSideBackend {
 /** Largest application error code QUIC carries (a 62-bit varint; JS numbers stay exact to 2^53). */
 const MAX_CLOSE_CODE = Number.MAX_SAFE_INTEGER;
 
+/**
+ * The {@linkcode NetError} of a failed QUIC operation: the runtime's own text where the code alone
+ * says too little (a reset, an unknown failure), else the code's text.
+ */
+export function quicOpError(
+  code: NetErrorCode,
+  error: unknown,
+  op: "dial" | "read" | "write",
+  ends: { readonly remoteAddr: NetAddr; readonly localAddr: NetAddr },
+): NetError {
+  const detail = code === "EUNKNOWN" || code === "ECONNRESET"
+    ? (error instanceof Error ? error.message : String(error))
+    : NET_ERROR_TEXT[code];
+  return new NetError(code, `Cannot ${op} on "${formatAddr(ends.remoteAddr)}" over quic: ${detail}`, {
+    op,
+    protocol: "quic",
+    remoteAddr: ends.remoteAddr,
+    localAddr: ends.localAddr,
+    cause: error,
+  });
+}
+
 /** Validates a close code. */
 export function closeCode(options: QuicCloseOptions | undefined): number {
   const code = options?.code ?? 0;

@@ -5,12 +5,12 @@
  * @module
  */
 import { isTimeoutReason } from "./_abort.ts";
-import type { QuicConnectionBackend } from "./_quic_connection.ts";
+import { type QuicConnectionBackend, quicOpError } from "./_quic_connection.ts";
 import type { DenoListenSocket } from "./_quic_deno_socket.ts";
 import type { QuicIncomingBackend, QuicListenerBackend } from "./_quic_listener.ts";
 import type { QuicStreamBackend } from "./_quic_stream.ts";
 import { formatAddr, netAddr } from "./address.ts";
-import { NET_ERROR_TEXT, NetError, type NetErrorCode } from "./errors.ts";
+import { NetError, type NetErrorCode } from "./errors.ts";
 import type { QuicCloseInfo } from "./quic_types.ts";
 import type { NetAddr } from "./types.ts";
 
@@ -274,17 +274,7 @@ export class DenoConnectionBackend implements QuicConnectionBackend {
 
   mapError(error: unknown, op: "dial" | "read" | "write"): NetError {
     if (error instanceof NetError) return error;
-    const code = codeOf(this.#api, error);
-    const detail = code === "EUNKNOWN" || code === "ECONNRESET"
-      ? (error instanceof Error ? error.message : String(error))
-      : NET_ERROR_TEXT[code];
-    return new NetError(code, `Cannot ${op} on "${formatAddr(this.remoteAddr)}" over quic: ${detail}`, {
-      op,
-      protocol: "quic",
-      remoteAddr: this.remoteAddr,
-      localAddr: this.localAddr,
-      cause: error,
-    });
+    return quicOpError(codeOf(this.#api, error), error, op, this);
   }
 }
 

@@ -4,7 +4,7 @@
  * stream on one cached connection per target (re-established when it closes).
  * @module
  */
-import { isCancellation } from "./_abort.ts";
+import { isCancellation, raceAbort } from "./_abort.ts";
 import { type QuicStreamListener, QuicStreamListenerImpl } from "./_quic_stream_listener.ts";
 import { loadCa, loadKeyPair } from "./_tls_files.ts";
 import { formatAddr, netAddr } from "./address.ts";
@@ -275,7 +275,7 @@ export class QuicProtocol implements Protocol, AsyncDisposable {
     try {
       for (let attempt = 1;; attempt++) {
         const pending = this.#connection(addr, timeoutMs ?? DEFAULT_QUIC_HANDSHAKE_TIMEOUT_MS);
-        const conn = await race(pending, both);
+        const conn = await raceAbort(pending, both); // the shared attempt carries on for others
         try {
           return await conn.openStream({ signal: both });
         } catch (error) {
@@ -320,18 +320,5 @@ export class QuicProtocol implements Protocol, AsyncDisposable {
     const all = [...this.#connections.values()];
     this.close();
     await Promise.allSettled(all.map((pending) => pending.then((conn) => conn.closed)));
-  }
-}
-
-/** Awaits `pending` unless `signal` aborts first (the shared connection attempt carries on for others). */
-async function race<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
-  const { promise: aborted, reject } = Promise.withResolvers<never>();
-  const onAbort = () => reject(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    return await Promise.race([pending, aborted]);
-  } finally {
-    signal.removeEventListener("abort", onAbort);
   }
 }

@@ -2,6 +2,8 @@
  * Internal: applies the {@linkcode Http2ProxyOptions} defaults and checks every value, in one place.
  * @module
  */
+import { altSvcValue } from "../http3/options.ts";
+import { checkProxyInteger, checkProxyTargetAndUpstream } from "../_http_proxy_checks.ts";
 import { parseDialAddr } from "../address.ts";
 import type { NetError } from "../errors.ts";
 import type { TlsCertificateSource } from "../tls.ts";
@@ -45,13 +47,8 @@ export interface ResolvedHttp2ProxyOptions {
   readonly onRequest: ((remoteAddr: NetAddr) => void) | undefined;
 }
 
-function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(
-      `Cannot create Http2Proxy as '${name}' must be an integer from ${min} to ${max}: current value is ${value}`,
-    );
-  }
-  return value;
+function checkInteger(name: string, value: number, min: number, max?: number): number {
+  return checkProxyInteger("Http2Proxy", name, value, min, max);
 }
 
 /**
@@ -85,16 +82,7 @@ export function resolveHttp2ProxyOptions(options: Http2ProxyOptions): ResolvedHt
     onError,
     onRequest,
   } = options;
-  if (typeof target !== "string" || target === "") {
-    throw new TypeError(
-      `Cannot create Http2Proxy as 'target' is missing: give "host:port", for example "127.0.0.1:8080"`,
-    );
-  }
-  if (upstream !== "http1" && upstream !== "h2c") {
-    throw new TypeError(
-      `Cannot create Http2Proxy as 'upstream' must be "http1" or "h2c": current value is "${upstream}"`,
-    );
-  }
+  checkProxyTargetAndUpstream("Http2Proxy", target, upstream);
   if (!h2c && certificates === undefined && (cert === undefined || key === undefined)) {
     throw new TypeError(`Cannot create Http2Proxy as 'cert' and 'key' are required unless 'h2c' is true`);
   }
@@ -125,7 +113,7 @@ export function resolveHttp2ProxyOptions(options: Http2ProxyOptions): ResolvedHt
     minVersion,
     allowHTTP1,
     connectAllow: new ConnectAllowList(connectAllow),
-    altSvc: typeof altSvc === "number" ? `h3=":${altSvc}"; ma=${DEFAULT_ALT_SVC_MAX_AGE_SECONDS}` : altSvc || undefined,
+    altSvc: typeof altSvc === "number" ? altSvcValue(altSvc, DEFAULT_ALT_SVC_MAX_AGE_SECONDS) : altSvc || undefined,
     upstreamTimeoutMs: checkInteger("upstreamTimeoutMs", upstreamTimeoutMs, 0),
     connectTimeoutMs: checkInteger("connectTimeoutMs", connectTimeoutMs, 1),
     closeTimeoutMs: checkInteger("closeTimeoutMs", closeTimeoutMs, 0),

@@ -2,6 +2,7 @@
  * Internal: applies the {@linkcode Http3ProxyOptions} defaults and checks every value, in one place.
  * @module
  */
+import { checkProxyInteger, checkProxyTargetAndUpstream } from "../_http_proxy_checks.ts";
 import { parseDialAddr } from "../address.ts";
 import type { NetError } from "../errors.ts";
 import type { Runtime } from "../runtime.ts";
@@ -39,13 +40,8 @@ export interface ResolvedHttp3ProxyOptions {
   readonly onRequest: ((remoteAddr: NetAddr) => void) | undefined;
 }
 
-function checkInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(
-      `Cannot create Http3Proxy as '${name}' must be an integer from ${min} to ${max}: current value is ${value}`,
-    );
-  }
-  return value;
+function checkInteger(name: string, value: number, min: number, max?: number): number {
+  return checkProxyInteger("Http3Proxy", name, value, min, max);
 }
 
 /**
@@ -75,16 +71,7 @@ export function resolveHttp3ProxyOptions(options: Http3ProxyOptions): ResolvedHt
     onError,
     onRequest,
   } = options;
-  if (typeof target !== "string" || target === "") {
-    throw new TypeError(
-      `Cannot create Http3Proxy as 'target' is missing: give "host:port", for example "127.0.0.1:8080"`,
-    );
-  }
-  if (upstream !== "http1" && upstream !== "h2c") {
-    throw new TypeError(
-      `Cannot create Http3Proxy as 'upstream' must be "http1" or "h2c": current value is "${upstream}"`,
-    );
-  }
+  checkProxyTargetAndUpstream("Http3Proxy", target, upstream);
   if (typeof cert !== "string" || cert === "" || typeof key !== "string" || key === "") {
     throw new TypeError(
       `Cannot create Http3Proxy as 'cert' and 'key' are required: HTTP/3 always runs over TLS (give PEM strings)`,
