@@ -6,6 +6,7 @@
  */
 import { parseListenAddr } from "../protocols/address.ts";
 import { normalizeDomain } from "../tls/acme/certificate.ts";
+import { isDirectoryUrl } from "../tls/acme/directories.ts";
 import type { AutoTlsSettings } from "../tls/auto_tls.ts";
 import { checkKeys, ConfigError, isMapping, type Mapping, show } from "./_config_yaml.ts";
 
@@ -113,11 +114,7 @@ export function parseAutoTls(options: unknown, acme: unknown, top: Mapping | und
   }
   if (staging) settings.staging = true;
   if (directory !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(directory);
-    } catch { /* reported below */ }
-    if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    if (!isDirectoryUrl(directory)) {
       throw new ConfigError(
         "acme.directory",
         `${show(directory)} is not a URL; use the directory's https URL, e.g. https://ca.internal/acme/directory`,

@@ -7,6 +7,7 @@
  */
 import { parseListenAddr } from "../protocols/address.ts";
 import { normalizeDomain } from "../tls/acme/certificate.ts";
+import { isDirectoryUrl } from "../tls/acme/directories.ts";
 import { type AutoTlsSettings, DEFAULT_ACME_HTTP } from "../tls/auto_tls.ts";
 import { type FlagSpec, UsageError } from "./cli_flags.ts";
 
@@ -112,11 +113,7 @@ export function autoTlsFromFlags(values: Values, options: AutoTlsFlagsOptions): 
   }
   if (values.staging === true) settings.staging = true;
   if (directory !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(directory);
-    } catch { /* reported below */ }
-    if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
+    if (!isDirectoryUrl(directory)) {
       throw new UsageError(
         `Flag "-acme-directory" cannot be "${directory}": use the directory's https URL, e.g. https://ca.internal/acme/directory`,
       );
