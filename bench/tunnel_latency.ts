@@ -16,8 +16,10 @@
  * and the round trips, so the ratio shows the tunnel's queueing and not the load generator's own
  * event loop. Without it everything shares one event loop (as tunnel_latency_test.ts does), which
  * inflates the ratio. `--direct` skips the tunnel (the bulk still in its own process): the floor
- * the machine itself sets. Timings are
- * not asserted anywhere: this only prints.
+ * the machine itself sets. `--ssh` runs the same measurement through `ssh -R` (OpenSSH from
+ * Debian, aes128-gcm, both services over one SSH session; `bench/proxies/ssh-reverse.sh`), as
+ * the reference a mature C implementation reaches on the same cores. Timings are not asserted
+ * anywhere: this only prints.
  * @module
  */
 import { spawn } from "node:child_process";
@@ -32,8 +34,10 @@ import {
   runLatencyUnderLoad,
   startLoadTarget,
 } from "../tests/protocols/tunnel/_latency_load.ts";
-import { readFile } from "node:fs/promises";
-import { cpus, loadavg } from "node:os";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { type AddressInfo, connect, createServer } from "node:net";
+import { join } from "node:path";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { testCerts } from "../tests/_util/certs.ts";
 import {
   makeClient,
@@ -56,6 +60,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "1" },
     procs: { type: "boolean", default: false },
     direct: { type: "boolean", default: false },
+    ssh: { type: "boolean", default: false },
     role: { type: "string" }, // internal: a child process of --procs
     args: { type: "string", multiple: true, default: [] },
   },
@@ -159,13 +164,65 @@ function bulkIn(bulk: Child, port: number | string): BulkRun {
   return { done: bulk.next().then((line) => JSON.parse(line) as BulkResult) };
 }
 
-/** One measurement: in this process, in child processes, or without a tunnel. */
+/** A free TCP port on loopback (closed again, so the next binder takes it). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Resolves once `port` accepts a connection (bounded: 200 tries, 50 ms apart). */
+async function waitForPort(port: number): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`port ${port} did not open within 10 s`);
+}
+
+/** `ssh -R` forwarding two fresh public ports to the echo and bulk services, in one SSH session. */
+async function sshTunnel(echoPort: number, bulkPort: string): Promise<AsyncDisposable & { ports: number[] }> {
+  const ports = [await freePort(), await freePort()];
+  const script = new URL("./proxies/ssh-reverse.sh", import.meta.url).pathname;
+  const dir = await mkdtemp(join(tmpdir(), "ts-tunnel-ssh-"));
+  const proc = spawn("bash", [script, ports.join(","), `${echoPort},${bulkPort}`, dir, "aes128-gcm@openssh.com"], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const exited = new Promise((resolve) => proc.once("exit", resolve));
+  for (const port of ports) await waitForPort(port);
+  return {
+    ports,
+    async [Symbol.asyncDispose]() {
+      proc.kill("SIGTERM");
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One measurement: in this process, in child processes, through `ssh -R`, or without a tunnel. */
 async function measure(echoPort: number) {
   const options = { idleRoundTrips: Number(values["round-trips"]), maxLoadedRoundTrips: 1_000_000 };
   if (values.direct) {
     await using bulk = child("bulk");
     const bulkTarget = await bulk.next();
     return await runLatencyUnderLoad({ ...options, port: echoPort, bulk: () => bulkIn(bulk, bulkTarget) });
+  }
+  if (values.ssh) {
+    await using bulk = child("bulk");
+    const bulkTarget = await bulk.next();
+    await using ssh = await sshTunnel(echoPort, bulkTarget);
+    const [echoPublic, bulkPublic] = ssh.ports;
+    return await runLatencyUnderLoad({ ...options, port: echoPublic, bulk: () => bulkIn(bulk, bulkPublic) });
   }
   if (!values.procs) {
     await using server = await startServer(transport);
@@ -202,7 +259,8 @@ async function main(): Promise<void> {
     ratios.push(loaded / idle);
     const gbps = (bulkBytes * 8) / (result.bulkMs / 1000) / 1e9;
     console.log(
-      `${runtime} ${values.direct ? "direct" : transport.name}${values.procs ? " procs" : ""} ${direction} ` +
+      `${runtime} ${values.direct ? "direct" : values.ssh ? "ssh -R" : transport.name}` +
+        `${values.procs ? " procs" : ""} ${direction} ` +
         `${values.mib} MiB: idle p50 ${fmt(idle)} p99 ${fmt(quantile(result.idleMs, 0.99))}; ` +
         `under bulk p50 ${fmt(loaded)} p99 ${fmt(quantile(result.loadedMs, 0.99))} ` +
         `(${result.loadedMs.length} round trips); ratio p50 ${(loaded / idle).toFixed(2)}x; ` +
