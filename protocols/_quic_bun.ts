@@ -42,6 +42,7 @@ import {
   DEFAULT_QUIC_MAX_CONCURRENT_BIDI_STREAMS,
   DEFAULT_QUIC_MAX_IDLE_TIMEOUT_MS,
   DEFAULT_QUIC_UDP_RECEIVE_BUFFER_BYTES,
+  type QuicCongestionControl,
   type QuicConnection,
   type QuicConnectOptions,
   type QuicListener,
@@ -87,13 +88,21 @@ const MAX_DATAGRAM_FRAME_BYTES = 65_535;
  */
 const BUN_MAX_INCOMING_BIDI_STREAMS = 100;
 
+/** `node:quic`'s `cc` for each {@linkcode QuicCongestionControl} (`default` sets none: ngtcp2's CUBIC). */
+const BUN_CONGESTION_CONTROL: Record<Exclude<QuicCongestionControl, "default">, string> = {
+  "low-latency": "bbr",
+  throughput: "cubic",
+};
+
 function transport(options: QuicTransportOptions): Record<string, unknown> {
   const {
     maxIdleTimeoutMs = DEFAULT_QUIC_MAX_IDLE_TIMEOUT_MS,
     keepAliveIntervalMs = 0,
     maxConcurrentBidiStreams = DEFAULT_QUIC_MAX_CONCURRENT_BIDI_STREAMS,
+    congestionControl = "default",
   } = options;
   return {
+    ...(congestionControl === "default" ? {} : { cc: BUN_CONGESTION_CONTROL[congestionControl] }),
     transportParams: {
       maxIdleTimeout: Math.max(1, Math.ceil(maxIdleTimeoutMs / 1000)), // seconds in node:quic
       initialMaxStreamsBidi: Math.min(maxConcurrentBidiStreams, BUN_MAX_INCOMING_BIDI_STREAMS),

@@ -52,11 +52,13 @@ function transport(options: QuicTransportOptions): DenoTransportLike {
     maxIdleTimeoutMs = DEFAULT_QUIC_MAX_IDLE_TIMEOUT_MS,
     keepAliveIntervalMs = 0,
     maxConcurrentBidiStreams = DEFAULT_QUIC_MAX_CONCURRENT_BIDI_STREAMS,
+    congestionControl = "default",
   } = options;
   return {
     maxIdleTimeout: maxIdleTimeoutMs,
     ...(keepAliveIntervalMs > 0 ? { keepAliveInterval: keepAliveIntervalMs } : {}),
     maxConcurrentBidirectionalStreams: maxConcurrentBidiStreams,
+    ...(congestionControl === "default" ? {} : { congestionControl }),
   };
 }
 

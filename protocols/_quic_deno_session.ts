@@ -31,6 +31,7 @@ export interface DenoTransportLike {
   maxIdleTimeout?: number;
   keepAliveInterval?: number;
   maxConcurrentBidirectionalStreams?: number;
+  congestionControl?: "throughput" | "low-latency" | "default";
 }
 
 /** `Deno.QuicSendStream`, by shape: a writable whose `sendOrder` (quinn's priority) may change at any time. */

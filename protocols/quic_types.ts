@@ -38,7 +38,22 @@ export interface QuicTransportOptions {
    * @default {4_194_304}
    */
   udpReceiveBufferBytes?: number;
+  /**
+   * Congestion control of the connection's sender. `"low-latency"` is BBR (quinn on Deno, ngtcp2 on
+   * Bun): it keeps the data in flight near what the path delivers, so a bulk stream does not fill
+   * the receiver's UDP queue ahead of other streams' packets (small requests wait less behind a
+   * transfer; the transfer itself may run slower). `"throughput"` is CUBIC on Bun and quinn's
+   * throughput setting on Deno; `"default"` leaves each runtime's own default (CUBIC).
+   * @default {"default"}
+   */
+  congestionControl?: QuicCongestionControl;
 }
+
+/** Names accepted by {@linkcode QuicTransportOptions.congestionControl}. */
+export type QuicCongestionControl = "default" | "throughput" | "low-latency";
+
+/** Every {@linkcode QuicCongestionControl} value, for validation. */
+export const QUIC_CONGESTION_CONTROLS: readonly QuicCongestionControl[] = ["default", "throughput", "low-latency"];
 
 /** Options for `Runtime.listenQuic`. */
 export interface QuicListenOptions extends QuicTransportOptions {
