@@ -75,6 +75,8 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
   // Sending.
   #send = new SendQueue();
   #credit: number;
+  /** DATA bytes sent and not yet given back by a WINDOW. */
+  #inFlight = 0;
   #finRequested = false;
   #finSent = false;
   #finWaiters: (() => void)[] = [];
@@ -176,9 +178,10 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
     if (this.#credit + increment > MAX_WINDOW_BYTES) {
       throw violation(`WINDOW on stream ${this.id} raises the credit past ${MAX_WINDOW_BYTES} bytes`);
     }
-    const wasBlocked = this.#credit === 0;
     this.#credit += increment;
-    if (wasBlocked && this.#send.bytes > 0) this.#host.wantSend(this);
+    this.#inFlight = Math.max(0, this.#inFlight - increment);
+    // Out of the writer's queues: blocked by the credit or by the pacing limit.
+    if (!this.inRing && this.#send.bytes > 0) this.#host.wantSend(this);
   }
 
   /** The session is closing: reads fail once the data received so far is read; queued writes may still flush. */
@@ -360,23 +363,41 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
     return this.#send.bytes;
   }
 
-  /** True if {@linkcode MuxStream.emit} would write a frame now. */
-  get sendable(): boolean {
-    if (this.#send.bytes > 0) return this.#credit > 0;
+  /** DATA bytes sent that the peer has not given back yet. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** True if {@linkcode MuxStream.emit} would write a frame now, with at most `limit` bytes in flight. */
+  sendable(limit = Infinity): boolean {
+    if (this.#send.bytes > 0) return this.#credit > 0 && this.#inFlight < this.#pacedLimit(limit);
     return this.#finRequested && !this.#finSent;
   }
 
   /**
-   * Writes one frame into `out` at `at`, in at most `space` bytes: DATA of up to 16 KiB within
-   * the credit, or the FIN once the data is out. Returns the bytes written.
+   * A pacing limit, raised to what keeps WINDOW frames coming: the peer returns credit once a
+   * {@linkcode WINDOW_UPDATE_FRACTION} of its window is consumed (credit plus bytes in flight is
+   * that window), so a sender held below that would wait for ever.
    */
-  emit(out: Uint8Array, at: number, space: number): number {
+  #pacedLimit(limit: number): number {
+    if (limit === Infinity) return limit;
+    return Math.max(limit, (this.#credit + this.#inFlight) * WINDOW_UPDATE_FRACTION + MAX_DATA_BYTES);
+  }
+
+  /**
+   * Writes one frame into `out` at `at`, in at most `space` bytes: DATA of up to 16 KiB within
+   * the credit (and with at most `limit` bytes in flight), or the FIN once the data is out.
+   * Returns the bytes written.
+   */
+  emit(out: Uint8Array, at: number, space: number, limit = Infinity): number {
     if (this.#send.bytes > 0) {
-      const n = Math.min(MAX_DATA_BYTES, this.#credit, space - FRAME_HEADER_BYTES, this.#send.bytes);
+      const room = this.#pacedLimit(limit) - this.#inFlight;
+      const n = Math.min(MAX_DATA_BYTES, this.#credit, room, space - FRAME_HEADER_BYTES, this.#send.bytes);
       if (n <= 0) return 0;
       writeFrameHeader(out, at, FrameType.DATA, this.id, n);
       this.#send.copyOut(out, at + FRAME_HEADER_BYTES, n);
       this.#credit -= n;
+      this.#inFlight += n;
       if (this.#pushIO && this.#send.bytes <= PUSH_SEND_BUFFER_BYTES / 2) this.#pushIO.roomAgain();
       return FRAME_HEADER_BYTES + n;
     }

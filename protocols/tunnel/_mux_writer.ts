@@ -20,6 +20,7 @@ import { NetError } from "../errors.ts";
 import type { Conn } from "../types.ts";
 import { FRAME_HEADER_BYTES, FrameType, MAX_DATA_BYTES, writeFrameHeader } from "./mux_frame.ts";
 import type { MuxStream } from "./_mux_stream.ts";
+import type { BulkPacer } from "./_mux_pacer.ts";
 
 /** Size of a batch: the most one write to the connection carries. */
 export const BATCH_BYTES = 256 * 1024;
@@ -31,6 +32,8 @@ export const BATCH_BYTES = 256 * 1024;
 export const YIELD_AFTER_BYTES = 1024 * 1024;
 /** Bytes of interactive frames one batch carries at most; the round-robin streams get the rest. */
 export const INTERACTIVE_BATCH_BYTES = BATCH_BYTES / 2;
+/** An interactive stream with less than this in flight starts (or continues) bulk pacing. */
+const INTERACTIVE_IN_FLIGHT_BYTES = 64 * 1024;
 const WINDOW_FRAME_BYTES = FRAME_HEADER_BYTES + 4;
 const RST_FRAME_BYTES = FRAME_HEADER_BYTES + 2;
 
@@ -40,6 +43,8 @@ export interface WriterHooks {
   onIdle(): void;
   /** A write failed; the writer is dead. */
   onError(error: unknown): void;
+  /** A batch carried round-robin (bulk) frames: the session may add a pacing `PING`. */
+  onBulkFrames(): void;
 }
 
 /** The session's writer. */
@@ -67,10 +72,13 @@ export class MuxWriter {
   readonly #resume = (): void => this.#run();
   readonly #failed = (error: unknown): void => this.#fail(error);
 
-  constructor(conn: Conn, io: NativeIO | undefined, hooks: WriterHooks) {
+  #pacer: BulkPacer;
+
+  constructor(conn: Conn, io: NativeIO | undefined, hooks: WriterHooks, pacer: BulkPacer) {
     this.#conn = conn;
     this.#io = io;
     this.#hooks = hooks;
+    this.#pacer = pacer;
   }
 
   /** False once a write failed. */
@@ -240,8 +248,8 @@ export class MuxWriter {
     let at = 0;
     if (this.#flushing) {
       const stream = this.#controlStream;
-      while (stream?.sendable && limit - at > FRAME_HEADER_BYTES) at += stream.emit(out, at, limit - at);
-      if (!stream?.sendable && this.#finalRst !== undefined && limit - at >= RST_FRAME_BYTES) {
+      while (stream?.sendable() && limit - at > FRAME_HEADER_BYTES) at += stream.emit(out, at, limit - at);
+      if (!stream?.sendable() && this.#finalRst !== undefined && limit - at >= RST_FRAME_BYTES) {
         writeFrameHeader(out, at, FrameType.RST, 0, 2);
         out[at + FRAME_HEADER_BYTES] = this.#finalRst >>> 8;
         out[at + FRAME_HEADER_BYTES + 1] = this.#finalRst & 0xff;
@@ -277,23 +285,34 @@ export class MuxWriter {
       at += WINDOW_FRAME_BYTES;
     }
     const control = this.#controlStream;
-    while (control?.sendable && limit - at > FRAME_HEADER_BYTES) at += control.emit(out, at, limit - at);
+    while (control?.sendable() && limit - at > FRAME_HEADER_BYTES) at += control.emit(out, at, limit - at);
     at = this.#serve(this.#interactive, out, at, Math.min(limit, at + INTERACTIVE_BATCH_BYTES));
-    return this.#serve(this.#ring, out, at, limit);
+    const bulkStart = at;
+    at = this.#serve(this.#ring, out, at, limit);
+    if (at > bulkStart && this.#pacer.pacing) this.#hooks.onBulkFrames();
+    return at;
   }
 
   /**
    * One frame from each stream of `queue` in turn, up to `limit`; a stream with more to send
    * goes (back) to the end of the ring, so the ring's streams take turns until the batch is full.
+   * Ring streams keep to the pacer's in-flight limit; a stream held back by it or by the credit
+   * leaves the queues until a WINDOW frees it.
    */
   #serve(queue: StreamQueue, out: Uint8Array, at: number, limit: number): number {
+    const interactive = queue === this.#interactive;
     while (limit - at > FRAME_HEADER_BYTES) {
       const stream = queue.shift();
       if (!stream) break;
       stream.inRing = false;
-      if (!stream.sendable) continue;
-      at += stream.emit(out, at, limit - at);
-      if (stream.sendable) {
+      const inFlight = interactive ? Infinity : this.#pacer.limitFor(stream.id);
+      if (!stream.sendable(inFlight)) continue;
+      // A bulk stream whose source ran dry for a moment lands here too, with its window in flight.
+      if (interactive && stream.inFlight < INTERACTIVE_IN_FLIGHT_BYTES) {
+        this.#pacer.noteInteractive(stream.id, performance.now());
+      }
+      at += stream.emit(out, at, limit - at, inFlight);
+      if (stream.sendable(inFlight)) {
         stream.inRing = true;
         this.#ring.push(stream);
       }

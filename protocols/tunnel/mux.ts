@@ -16,6 +16,7 @@ import { MuxReader } from "./_mux_reader.ts";
 import { MuxStream, type StreamHost } from "./_mux_stream.ts";
 import { MuxWriter } from "./_mux_writer.ts";
 import { Pings } from "./_pings.ts";
+import { BulkPacer } from "./_mux_pacer.ts";
 import { StreamTable } from "./_stream_table.ts";
 import { TUNNEL_ERROR_NUMBERS, TunnelError, tunnelErrorCodeOf } from "./errors.ts";
 import { encodeFrame, type Frame, FrameType } from "./mux_frame.ts";
@@ -100,6 +101,9 @@ export class MuxSession implements AsyncDisposable {
   readonly #controlStream: MuxStream;
   readonly #streams: StreamTable;
   readonly #pings = new Pings();
+  readonly #pacer = new BulkPacer();
+  /** Sequence number of the pacing `PING` awaited, if any. */
+  #pacingSeq: number | undefined;
   readonly #host: StreamHost;
   readonly #writer: MuxWriter;
   readonly #reader: MuxReader;
@@ -140,7 +144,8 @@ export class MuxSession implements AsyncDisposable {
     this.#writer = new MuxWriter(conn, io, {
       onIdle: () => this.#onWriterIdle(),
       onError: (error) => this.#shutdown(error, false, undefined),
-    });
+      onBulkFrames: () => this.#pacingPing(),
+    }, this.#pacer);
     this.#controlStream = new MuxStream(this.#host, 0, PROTOCOL_WINDOW_BYTES);
     this.control = this.#controlStream;
     this.#grantExtraWindow(this.#controlStream);
@@ -183,6 +188,14 @@ export class MuxSession implements AsyncDisposable {
       stream.windowToSend += extra;
       this.#writer.wantWindow(stream);
     }
+  }
+
+  /**
+   * Bytes each bulk stream may have in flight while the session paces bulk streams beside
+   * interactive ones (see docs/PROTOCOL.md section 9); `Infinity` while it does not.
+   */
+  get pacingLimitBytes(): number {
+    return this.#pacer.limit;
   }
 
   /** Streams open now, besides the control stream. */
@@ -281,6 +294,24 @@ export class MuxSession implements AsyncDisposable {
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** Sends a `PING` whose round trip steers the pacing of bulk streams, when the pacer asks for one. */
+  #pacingPing(): void {
+    const now = performance.now();
+    if (this.#closing || !this.#pacer.wantPing(now)) return;
+    if (this.#pacingSeq !== undefined) this.#pings.cancel(this.#pacingSeq, undefined); // unanswered: given up
+    const { seq, payload, rttMs } = this.#pings.create();
+    this.#pacingSeq = seq;
+    rttMs.then((rtt) => this.#pacingPingDone(seq, rtt), () => this.#pacingPingDone(seq, undefined));
+    this.#queueControl(encodeFrame(FrameType.PING, 0, payload));
+  }
+
+  #pacingPingDone(seq: number, rttMs: number | undefined): void {
+    if (seq !== this.#pacingSeq) return; // given up: a newer one is awaited
+    this.#pacingSeq = undefined;
+    if (rttMs === undefined) this.#pacer.lost();
+    else this.#pacer.sample(rttMs, performance.now());
   }
 
   #queueControl(frame: Uint8Array): void {
