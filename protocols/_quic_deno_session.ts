@@ -132,10 +132,20 @@ export const BULK_SEND_ORDER = 0;
 /** Bytes a stream writes at {@linkcode INTERACTIVE_SEND_ORDER} before it drops to {@linkcode BULK_SEND_ORDER}. */
 export const INTERACTIVE_SEND_BYTES = 64 * 1024;
 
+/**
+ * Size of a stream's first read, and the smallest a read shrinks to. Deno's default reader gives
+ * every pending read a 64 KiB buffer, so each idle stream held 64 KiB on each end (measured: an
+ * idle stream pair with a read waiting on both ends cost 168 KB of RSS, 56–66 KB without).
+ */
+export const QUIC_MIN_READ_BYTES = 4 * 1024;
+/** Largest read: the size doubles after a read that fills its buffer and halves after one that fills less than half. */
+export const QUIC_MAX_READ_BYTES = 64 * 1024;
+
 /** One Deno bidirectional stream. */
 export class DenoStreamBackend implements QuicStreamBackend {
   readonly #stream: DenoBidiStreamLike;
-  #reader?: ReadableStreamDefaultReader<Uint8Array>;
+  #reader?: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
+  #readBytes = QUIC_MIN_READ_BYTES;
   #writer?: WritableStreamDefaultWriter<Uint8Array>;
   #written = 0;
 
@@ -148,10 +158,19 @@ export class DenoStreamBackend implements QuicStreamBackend {
     if (!opened) setSendOrder(stream.writable, INTERACTIVE_SEND_ORDER);
   }
 
+  /** The next chunk, read into a buffer sized to the stream's recent reads; `null` at the end. */
   async read(): Promise<Uint8Array | null> {
-    this.#reader ??= this.#stream.readable.getReader();
-    const { done, value } = await this.#reader.read();
-    return done ? null : value;
+    const reader = this.#reader ??= byobReader(this.#stream.readable);
+    if (!(reader instanceof ReadableStreamBYOBReader)) {
+      const { done, value } = await reader.read();
+      return done ? null : value;
+    }
+    const size = this.#readBytes;
+    const { done, value } = await reader.read(new Uint8Array(size));
+    if (done) return null;
+    if (value.byteLength === size) this.#readBytes = Math.min(size * 2, QUIC_MAX_READ_BYTES);
+    else if (value.byteLength < size / 2) this.#readBytes = Math.max(size / 2, QUIC_MIN_READ_BYTES);
+    return value;
   }
 
   write(chunk: Uint8Array): Promise<void> {
@@ -172,6 +191,17 @@ export class DenoStreamBackend implements QuicStreamBackend {
   abort(stopRead: boolean, resetWrite: boolean): void {
     if (stopRead) (this.#reader ?? this.#stream.readable).cancel().catch(() => {}); // STOP_SENDING
     if (resetWrite) (this.#writer ?? this.#stream.writable).abort().catch(() => {}); // FIN: Deno cannot reset
+  }
+}
+
+/** A BYOB reader where the readable is a byte stream (Deno's QUIC streams are), else a default one. */
+function byobReader(
+  readable: ReadableStream<Uint8Array>,
+): ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> {
+  try {
+    return readable.getReader({ mode: "byob" });
+  } catch {
+    return readable.getReader();
   }
 }
 

@@ -895,3 +895,38 @@ test("Deno QUIC streams: small streams send first (send order 1) and drop to bul
   new DenoStreamBackend({ readable: new ReadableStream(), writable: ours }, true);
   assert.deepEqual(opened, []);
 });
+
+test("Deno QUIC streams: reads start at 4 KiB (an idle stream's pending read holds no 64 KiB), grow while full, shrink when not", async () => {
+  const { DenoStreamBackend, QUIC_MAX_READ_BYTES, QUIC_MIN_READ_BYTES } = await import(
+    "../../protocols/_quic_deno_session.ts"
+  );
+  // Deno's QuicReceiveStream by shape: a byte stream filling the BYOB buffer each read offers.
+  const offered: number[] = [];
+  const readable = new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      offered.push(view.byteLength);
+      if (offered.length === 10) {
+        controller.close();
+        request.respond(0);
+        return;
+      }
+      const n = offered.length === 7 ? 100 : view.byteLength; // the 7th read gets a small chunk
+      new Uint8Array(view.buffer, view.byteOffset, n).fill(offered.length);
+      request.respond(n);
+    },
+  });
+  const backend = new DenoStreamBackend({ readable, writable: new WritableStream() });
+  const got: number[] = [];
+  for (let chunk = await backend.read(); chunk; chunk = await backend.read()) {
+    assert.ok(chunk.every((byte) => byte === got.length + 1), `chunk ${got.length + 1} holds its own bytes`);
+    got.push(chunk.byteLength);
+  }
+  const k = 1024;
+  assert.equal(QUIC_MIN_READ_BYTES, 4 * k);
+  assert.equal(QUIC_MAX_READ_BYTES, 64 * k);
+  assert.deepEqual(offered, [4 * k, 8 * k, 16 * k, 32 * k, 64 * k, 64 * k, 64 * k, 32 * k, 64 * k, 64 * k]);
+  assert.deepEqual(got, [4 * k, 8 * k, 16 * k, 32 * k, 64 * k, 64 * k, 100, 32 * k, 64 * k]);
+});
