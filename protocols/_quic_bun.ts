@@ -88,6 +88,13 @@ const MAX_DATAGRAM_FRAME_BYTES = 65_535;
  */
 const BUN_MAX_INCOMING_BIDI_STREAMS = 100;
 
+/**
+ * Fewest incoming bidirectional streams a Bun dialer advertises: Bun 1.4.5's `node:quic` client
+ * returns stream credit (MAX_STREAMS) only once 50 of the peer's streams have ended, so a smaller
+ * limit stalls the connection for good after that many streams.
+ */
+const BUN_MIN_DIALER_BIDI_STREAMS = 50;
+
 /** `node:quic`'s `cc` for each {@linkcode QuicCongestionControl} (`default` sets none: ngtcp2's CUBIC). */
 const BUN_CONGESTION_CONTROL: Record<Exclude<QuicCongestionControl, "default">, string> = {
   "low-latency": "bbr",
@@ -254,7 +261,13 @@ export async function connectBunQuic(options: QuicConnectOptions): Promise<QuicC
         ...(options.caCerts?.length ? { ca: options.caCerts.map((pem) => Buffer.from(pem)) } : {}),
         verifyPeer: options.insecure ? "manual" : "auto",
         endpoint: lease.endpoint,
-        ...transport(options),
+        ...transport({
+          ...options,
+          maxConcurrentBidiStreams: Math.max(
+            options.maxConcurrentBidiStreams ?? DEFAULT_QUIC_MAX_CONCURRENT_BIDI_STREAMS,
+            BUN_MIN_DIALER_BIDI_STREAMS,
+          ),
+        }),
       });
       session = opened;
       opened.closed.catch(() => {});

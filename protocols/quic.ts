@@ -14,6 +14,7 @@ import {
   DEFAULT_QUIC_MAX_CONCURRENT_BIDI_STREAMS,
   DEFAULT_QUIC_MAX_IDLE_TIMEOUT_MS,
   DEFAULT_QUIC_UDP_RECEIVE_BUFFER_BYTES,
+  QUIC_CONGESTION_CONTROLS,
   type QuicConnection,
   type QuicTransportOptions,
 } from "./quic_types.ts";
@@ -107,6 +108,14 @@ function checkOptions(options: QuicProtocolOptions): void {
       );
     }
   }
+  const cc = options.congestionControl;
+  if (cc !== undefined && !QUIC_CONGESTION_CONTROLS.includes(cc)) {
+    throw new RangeError(
+      `Cannot create the quic protocol as 'congestionControl' must be one of ${
+        QUIC_CONGESTION_CONTROLS.map((name) => `"${name}"`).join(", ")
+      }: current value is ${JSON.stringify(cc)}`,
+    );
+  }
   const handshake = s.handshakeTimeoutMs;
   if (handshake !== undefined && !(Number.isInteger(handshake) && handshake > 0)) {
     throw new RangeError(
@@ -149,7 +158,8 @@ export class QuicProtocol implements Protocol, AsyncDisposable {
    *
    * @param options The runtime, the server and client settings, ALPN and transport settings.
    * @throws {TypeError} For conflicting or incomplete options (e.g. `certFile` without `keyFile`).
-   * @throws {RangeError} For a bad number.
+   * @throws {RangeError} For a bad number, or a `congestionControl` that is not one of
+   * `"default"`, `"throughput"`, `"low-latency"`.
    */
   constructor(options: QuicProtocolOptions = {}) {
     checkOptions(options);
@@ -164,8 +174,15 @@ export class QuicProtocol implements Protocol, AsyncDisposable {
       keepAliveIntervalMs = DEFAULT_QUIC_KEEP_ALIVE_INTERVAL_MS,
       maxConcurrentBidiStreams = DEFAULT_QUIC_MAX_CONCURRENT_BIDI_STREAMS,
       udpReceiveBufferBytes = DEFAULT_QUIC_UDP_RECEIVE_BUFFER_BYTES,
+      congestionControl = "default",
     } = this.#options;
-    return { maxIdleTimeoutMs, keepAliveIntervalMs, maxConcurrentBidiStreams, udpReceiveBufferBytes };
+    return {
+      maxIdleTimeoutMs,
+      keepAliveIntervalMs,
+      maxConcurrentBidiStreams,
+      udpReceiveBufferBytes,
+      congestionControl,
+    };
   }
 
   async #quicRuntime(): Promise<Required<Pick<Runtime, "listenQuic" | "connectQuic">> & Runtime> {

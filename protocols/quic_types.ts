@@ -28,7 +28,8 @@ export interface QuicTransportOptions {
   keepAliveIntervalMs?: number;
   /**
    * Bidirectional streams the peer may have open at once; more wait for credit. Bun caps it at 100
-   * (its `node:quic` aborts the connection when a peer opens more). @default {256}
+   * (its `node:quic` aborts the connection when a peer opens more), and a Bun client advertises at
+   * least 50 (its `node:quic` returns stream credit only once 50 streams have ended). @default {256}
    */
   maxConcurrentBidiStreams?: number;
   /**

@@ -58,7 +58,11 @@ export interface TunnelClientOptions {
   protocol?: Protocol;
   /** Event callbacks. */
   observer?: TunnelClientObserver;
-  /** Opens QUIC connections to the server (CA, server name and ALPN applied); needed for `quic` and `auto`. */
+  /**
+   * Opens QUIC connections to the server (CA, server name and ALPN applied, and the config's
+   * `maxStreamsPerSession` and `quicCongestionControl`, as `clientQuic()` in serve.ts does); needed
+   * for `quic` and `auto`.
+   */
   quic?: QuicConnect;
 }
 
@@ -152,7 +156,8 @@ export class TunnelClient implements AsyncDisposable {
     }
     if (transport !== "quic") {
       const kind = transport === "tcp" ? "tcp" : "tls";
-      dialers.push(muxDialer(options.protocol ?? new TcpProtocol({ runtime: options.runtime }), kind));
+      const protocol = options.protocol ?? new TcpProtocol({ runtime: options.runtime });
+      dialers.push(muxDialer(protocol, kind, { maxStreams: this.config.maxStreamsPerSession }));
     }
     this.#dialers = dialers;
     this.#local = new TcpProtocol({ runtime: options.runtime });

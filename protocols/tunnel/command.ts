@@ -15,7 +15,13 @@ import { ConfigError, type FileAdminConfig } from "../../forward/config_file.ts"
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, Logger, type LogLevel } from "../../ha/logger.ts";
 import type { Runtime } from "../runtime.ts";
 import type { TlsClientOptions, TlsServerOptions } from "../tls.ts";
-import { DEFAULT_TUNNEL_SERVER_CONFIG, type TunnelClientConfig, type TunnelServerConfig } from "./config.ts";
+import { QUIC_CONGESTION_CONTROLS, type QuicCongestionControl } from "../quic_types.ts";
+import {
+  DEFAULT_TUNNEL_SERVER_CONFIG,
+  MAX_STREAMS_PER_SESSION,
+  type TunnelClientConfig,
+  type TunnelServerConfig,
+} from "./config.ts";
 import { parseTunnelConfigFile } from "./config_file.ts";
 import { serveTunnelClient, serveTunnelServer } from "./serve.ts";
 
@@ -34,6 +40,18 @@ const COMMON_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     value: "NAME",
     help: "tls (default); quic (server: QUIC + TLS on one port); auto (client: QUIC, then TLS); tcp (no encryption)",
+  },
+  "max-streams-per-session": {
+    type: "string",
+    value: "N",
+    help: `forwarded connections one session carries at once, 1-${MAX_STREAMS_PER_SESSION} (QUIC: streams advertised)`,
+    default: String(DEFAULT_TUNNEL_SERVER_CONFIG.maxStreamsPerSession),
+  },
+  "quic-congestion-control": {
+    type: "string",
+    value: "CC",
+    help: "QUIC sender: low-latency (BBR: interactive traffic beside bulk), throughput (CUBIC) or default",
+    default: DEFAULT_TUNNEL_SERVER_CONFIG.quicCongestionControl,
   },
   admin: { type: "string", value: "ADDR", help: "admin HTTP server: /metrics /health /livez /readyz /status" },
   "metrics-namespace": { type: "string", value: "NS", help: "prefix of the Prometheus series", default: "ts_tunnel" },
@@ -104,8 +122,28 @@ function whole(flag: string, text: string): number {
 
 type Values = Record<string, string | boolean | undefined>;
 
+/** The session settings both sides take: `-max-streams-per-session` and `-quic-congestion-control`. */
+function sessionFromFlags(values: Values): Pick<TunnelServerConfig, "maxStreamsPerSession" | "quicCongestionControl"> {
+  const settings: Pick<TunnelServerConfig, "maxStreamsPerSession" | "quicCongestionControl"> = {};
+  const maxStreams = values["max-streams-per-session"] as string | undefined;
+  if (maxStreams !== undefined) settings.maxStreamsPerSession = whole("max-streams-per-session", maxStreams);
+  const cc = values["quic-congestion-control"] as string | undefined;
+  if (cc !== undefined) {
+    if (!QUIC_CONGESTION_CONTROLS.includes(cc as QuicCongestionControl)) {
+      throw new UsageError(
+        `Flag "-quic-congestion-control" cannot be "${cc}": use one of ${QUIC_CONGESTION_CONTROLS.join(", ")}`,
+      );
+    }
+    settings.quicCongestionControl = cc as QuicCongestionControl;
+  }
+  return settings;
+}
+
 function serverFromFlags(values: Values): { config: TunnelServerConfig; tls?: TlsServerOptions } {
-  const config: TunnelServerConfig = { listenAddr: (values.listen as string | undefined) ?? ":7000" };
+  const config: TunnelServerConfig = {
+    listenAddr: (values.listen as string | undefined) ?? ":7000",
+    ...sessionFromFlags(values),
+  };
   if (values.token === undefined) throw new UsageError("Missing the token: add -token TOKEN, or use -config FILE");
   config.authToken = values.token as string;
   if (values["port-range"] !== undefined) config.portRange = values["port-range"] as string;
@@ -150,6 +188,7 @@ function clientFromFlags(values: Values): { config: TunnelClientConfig; tls?: Tl
         : {}),
       ...(proxyProtocol ? { proxyProtocol } : {}),
     }],
+    ...sessionFromFlags(values),
   };
   if (values.transport !== undefined) config.transport = values.transport as TunnelClientConfig["transport"];
   const tls: TlsClientOptions = {};

@@ -3,7 +3,9 @@
  * validation that names the key, the value and the fix.
  * @module
  */
+import { QUIC_CONGESTION_CONTROLS, type QuicCongestionControl } from "../quic_types.ts";
 import { CLIENT_ID_PATTERN } from "./messages.ts";
+import { DEFAULT_MAX_STREAMS } from "./mux.ts";
 import type { ProxyProtocolVersion } from "./proxy_protocol.ts";
 import type { TunnelTransportKind } from "./transport.ts";
 
@@ -11,6 +13,14 @@ import type { TunnelTransportKind } from "./transport.ts";
 export const SERVICE_NAME_PATTERN: RegExp = /^[A-Za-z0-9._-]{1,64}$/;
 /** Shortest token accepted, in bytes. */
 export const MIN_TOKEN_BYTES = 16;
+/** Largest `maxStreamsPerSession` accepted (each stream may buffer a 256 KiB window per direction). */
+export const MAX_STREAMS_PER_SESSION = 65_536;
+/**
+ * The tunnel's QUIC congestion control unless configured: BBR, because a session carries
+ * interactive connections beside bulk ones (round trips under a bulk transfer stay near their idle
+ * value, for somewhat less bulk throughput).
+ */
+export const DEFAULT_TUNNEL_QUIC_CONGESTION_CONTROL: QuicCongestionControl = "low-latency";
 
 /** Defaults for {@linkcode TunnelServerConfig}. */
 export const DEFAULT_TUNNEL_SERVER_CONFIG = {
@@ -28,6 +38,8 @@ export const DEFAULT_TUNNEL_SERVER_CONFIG = {
   authFailuresPerMinute: 5,
   authFailureBurst: 10,
   streamOpenTimeoutMs: 10_000,
+  maxStreamsPerSession: DEFAULT_MAX_STREAMS,
+  quicCongestionControl: DEFAULT_TUNNEL_QUIC_CONGESTION_CONTROL,
 };
 
 /** The server: where it listens, who may connect, and what they may expose. */
@@ -69,6 +81,18 @@ export interface TunnelServerConfig {
    * share a timer, so an open may wait up to a tenth longer (at most 1 s more). @default {10000}
    */
   streamOpenTimeoutMs?: number;
+  /**
+   * Forwarded connections one client session may carry at once. Over TLS/TCP a public connection
+   * beyond it is closed at once (and counted as refused); over QUIC the server also advertises it
+   * (the client's own value bounds the streams the server opens: the open waits for stream credit,
+   * on Deno up to `streamOpenTimeoutMs`). 1 to 65536. @default {1024}
+   */
+  maxStreamsPerSession?: number;
+  /**
+   * Congestion control of the server's QUIC sender (transport `quic`): `"low-latency"` (BBR),
+   * `"throughput"` (CUBIC) or `"default"` (the runtime's). @default {"low-latency"}
+   */
+  quicCongestionControl?: QuicCongestionControl;
 }
 
 /** A service the client exposes. */
@@ -91,6 +115,8 @@ export const DEFAULT_TUNNEL_CLIENT_CONFIG = {
   handshakeTimeoutMs: 10_000,
   localDialTimeoutMs: 5_000,
   quicFallbackMs: 3_000,
+  maxStreamsPerSession: DEFAULT_MAX_STREAMS,
+  quicCongestionControl: DEFAULT_TUNNEL_QUIC_CONGESTION_CONTROL,
 };
 
 /** The client: which server, which identity, which services. */
@@ -115,6 +141,17 @@ export interface TunnelClientConfig {
   localDialTimeoutMs?: number;
   /** With `auto`: how long QUIC may take before TLS is tried. @default {3000} */
   quicFallbackMs?: number;
+  /**
+   * Forwarded connections the session may carry at once: the server's further streams are reset
+   * (TLS/TCP) or wait for stream credit (QUIC, where it is the advertised stream limit; Bun
+   * advertises 50 to 100 whatever is set). 1 to 65536. @default {1024}
+   */
+  maxStreamsPerSession?: number;
+  /**
+   * Congestion control of the client's QUIC sender (transport `quic` or `auto`): `"low-latency"`
+   * (BBR), `"throughput"` (CUBIC) or `"default"` (the runtime's). @default {"low-latency"}
+   */
+  quicCongestionControl?: QuicCongestionControl;
 }
 
 /** A server config with every default applied. */
@@ -135,6 +172,13 @@ function fail(owner: string, key: string, value: unknown, fix: string): never {
 function checkCount(owner: string, key: string, value: unknown, min: number, max: number): void {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     fail(owner, key, value, `it must be an integer from ${min} to ${max}`);
+  }
+}
+
+function checkCongestionControl(owner: string, value: unknown): void {
+  if (!QUIC_CONGESTION_CONTROLS.includes(value as QuicCongestionControl)) {
+    const names = QUIC_CONGESTION_CONTROLS.join(", ").replace(/, ([^,]+)$/, " or $1");
+    fail(owner, "quicCongestionControl", value, `use ${names}`);
   }
 }
 
@@ -218,6 +262,8 @@ export function resolveTunnelServerConfig(config: TunnelServerConfig): ResolvedT
   checkCount(owner, "authFailuresPerMinute", resolved.authFailuresPerMinute, 1, 1_000_000);
   checkCount(owner, "authFailureBurst", resolved.authFailureBurst, 1, 1_000_000);
   checkCount(owner, "streamOpenTimeoutMs", resolved.streamOpenTimeoutMs, 1, 3_600_000);
+  checkCount(owner, "maxStreamsPerSession", resolved.maxStreamsPerSession, 1, MAX_STREAMS_PER_SESSION);
+  checkCongestionControl(owner, resolved.quicCongestionControl);
   return { ...resolved, tokens: map, sharedToken: authToken, portMin: min, portMax: max } as ResolvedTunnelServerConfig;
 }
 
@@ -279,5 +325,7 @@ export function resolveTunnelClientConfig(config: TunnelClientConfig): ResolvedT
   checkCount(owner, "handshakeTimeoutMs", resolved.handshakeTimeoutMs, 1, 3_600_000);
   checkCount(owner, "localDialTimeoutMs", resolved.localDialTimeoutMs, 1, 3_600_000);
   checkCount(owner, "quicFallbackMs", resolved.quicFallbackMs, 1, 3_600_000);
+  checkCount(owner, "maxStreamsPerSession", resolved.maxStreamsPerSession, 1, MAX_STREAMS_PER_SESSION);
+  checkCongestionControl(owner, resolved.quicCongestionControl);
   return resolved as ResolvedTunnelClientConfig;
 }

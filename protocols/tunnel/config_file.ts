@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import { ConfigError, type FileAdminConfig } from "../../forward/config_file.ts";
 import { parseDuration } from "../../forward/duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../../ha/logger.ts";
+import { QUIC_CONGESTION_CONTROLS, type QuicCongestionControl } from "../quic_types.ts";
 import type { TlsClientOptions, TlsServerOptions } from "../tls.ts";
 import type { TunnelClientConfig, TunnelServerConfig, TunnelServiceConfig } from "./config.ts";
 
@@ -72,6 +73,18 @@ function duration(m: Mapping, key: string, path: string): number | undefined {
   }
 }
 
+/** `quic_congestion_control`: one of {@linkcode QUIC_CONGESTION_CONTROLS}. */
+function congestionControl(m: Mapping, path: string): QuicCongestionControl | undefined {
+  const value = text(m, "quic_congestion_control", path);
+  if (value !== undefined && !QUIC_CONGESTION_CONTROLS.includes(value as QuicCongestionControl)) {
+    throw new ConfigError(
+      `${path}.quic_congestion_control`,
+      `${show(value)} is not a congestion control; use one of ${QUIC_CONGESTION_CONTROLS.join(", ")}`,
+    );
+  }
+  return value as QuicCongestionControl | undefined;
+}
+
 /** A token given inline, or read from `token_file` (trailing whitespace trimmed). */
 function token(m: Mapping, key: string, path: string): string | undefined {
   const inline = text(m, key, path);
@@ -108,6 +121,8 @@ const SERVER_KEYS = [
   "heartbeat_misses",
   "handshake_timeout",
   "resume_grace",
+  "max_streams_per_session",
+  "quic_congestion_control",
 ] as const;
 
 function parseServer(value: unknown, path: string): NonNullable<TunnelFileConfig["server"]> {
@@ -146,6 +161,8 @@ function parseServer(value: unknown, path: string): NonNullable<TunnelFileConfig
     heartbeatMisses: count(m, "heartbeat_misses", path),
     handshakeTimeoutMs: duration(m, "handshake_timeout", path),
     resumeGraceMs: duration(m, "resume_grace", path),
+    maxStreamsPerSession: count(m, "max_streams_per_session", path),
+    quicCongestionControl: congestionControl(m, path),
   });
   return { config, tls };
 }
@@ -161,6 +178,8 @@ const CLIENT_KEYS = [
   "reconnect_initial",
   "reconnect_max",
   "local_dial_timeout",
+  "max_streams_per_session",
+  "quic_congestion_control",
 ] as const;
 
 function parseClient(value: unknown, path: string): NonNullable<TunnelFileConfig["client"]> {
@@ -209,6 +228,8 @@ function parseClient(value: unknown, path: string): NonNullable<TunnelFileConfig
     reconnectInitialMs: duration(m, "reconnect_initial", path),
     reconnectMaxMs: duration(m, "reconnect_max", path),
     localDialTimeoutMs: duration(m, "local_dial_timeout", path),
+    maxStreamsPerSession: count(m, "max_streams_per_session", path),
+    quicCongestionControl: congestionControl(m, path),
   });
   return { config, tls };
 }

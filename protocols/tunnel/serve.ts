@@ -12,12 +12,15 @@ import { runService } from "../../ha/service_runner.ts";
 import { formatAddr, parseDialAddr } from "../address.ts";
 import type { Runtime } from "../runtime.ts";
 import { type TlsClientOptions, TlsProtocol, type TlsServerOptions } from "../tls.ts";
+import type { QuicTransportOptions } from "../quic_types.ts";
 import type { Protocol } from "../types.ts";
 import { UnsupportedProtocolError } from "../errors.ts";
 import type { QuicConnect, QuicListen } from "./quic_transport.ts";
 import { TUNNEL_PROTOCOL_ID } from "./auth.ts";
 import { TunnelClient } from "./client.ts";
 import {
+  DEFAULT_TUNNEL_CLIENT_CONFIG,
+  DEFAULT_TUNNEL_SERVER_CONFIG,
   resolveTunnelClientConfig,
   resolveTunnelServerConfig,
   type TunnelClientConfig,
@@ -69,15 +72,38 @@ async function pem(file: string | undefined, inline: string | undefined, what: s
   return await readFile(file, "utf8");
 }
 
+/** The QUIC transport settings a tunnel config asks for (checked by the config, defaults applied). */
+function quicSettings(
+  config: Pick<TunnelServerConfig, "maxStreamsPerSession" | "quicCongestionControl">,
+  defaults: Required<Pick<TunnelServerConfig, "maxStreamsPerSession" | "quicCongestionControl">>,
+): Pick<QuicTransportOptions, "maxConcurrentBidiStreams" | "congestionControl"> {
+  return {
+    // The streams the peer may open: on the client, the forwarded connections of its session.
+    maxConcurrentBidiStreams: config.maxStreamsPerSession ?? defaults.maxStreamsPerSession,
+    // Our own sender's algorithm; the peer sets its own.
+    congestionControl: config.quicCongestionControl ?? defaults.quicCongestionControl,
+  };
+}
+
 /**
  * How a server binds QUIC (transport `quic`): the runtime's QUIC listener with the TLS
- * certificate and ALPN `ts-tunnel/1`.
+ * certificate and ALPN `ts-tunnel/1`, advertising `maxStreamsPerSession` and sending with
+ * `quicCongestionControl` (default `"low-latency"`).
  *
+ * @param tls The certificate and key.
+ * @param runtime The runtime adapter.
+ * @param config The server config's QUIC settings. @default {the config's defaults}
+ * @returns The listen function for {@linkcode TunnelServer}'s `quic` option.
  * @throws {UnsupportedProtocolError} When the runtime has no QUIC.
  */
-export function serverQuic(tls: TlsServerOptions | undefined, runtime: Runtime): QuicListen {
+export function serverQuic(
+  tls: TlsServerOptions | undefined,
+  runtime: Runtime,
+  config: Pick<TunnelServerConfig, "maxStreamsPerSession" | "quicCongestionControl"> = {},
+): QuicListen {
   const listenQuic = runtime.listenQuic?.bind(runtime);
   if (!listenQuic) throw new UnsupportedProtocolError("quic", `the ${runtime.name} runtime offers no QUIC`);
+  const settings = quicSettings(config, DEFAULT_TUNNEL_SERVER_CONFIG);
   return async (addr) =>
     await listenQuic({
       hostname: addr.hostname || "0.0.0.0",
@@ -86,12 +112,15 @@ export function serverQuic(tls: TlsServerOptions | undefined, runtime: Runtime):
       key: await pem(tls?.keyFile, tls?.key, "a key (-key)"),
       alpnProtocols: [TUNNEL_PROTOCOL_ID],
       keepAliveIntervalMs: 10_000,
+      ...settings,
     });
 }
 
 /**
  * How a client opens QUIC (transport `quic` or `auto`): verifies the server against `caFile`
- * (or the system roots) under `serverName`.
+ * (or the system roots) under `serverName`, advertises the config's `maxStreamsPerSession` as the
+ * streams the server may open (Bun advertises 50 to 100) and sends with its
+ * `quicCongestionControl` (default `"low-latency"`).
  */
 export function clientQuic(
   config: TunnelClientConfig,
@@ -101,6 +130,7 @@ export function clientQuic(
   const connectQuic = runtime.connectQuic?.bind(runtime);
   if (!connectQuic) throw new UnsupportedProtocolError("quic", `the ${runtime.name} runtime offers no QUIC`);
   const serverName = tls?.serverName ?? parseDialAddr(config.serverAddr).hostname;
+  const settings = quicSettings(config, DEFAULT_TUNNEL_CLIENT_CONFIG);
   return async (addr, { signal, timeoutMs }) => {
     const ca = tls?.ca ?? (tls?.caFile ? await readFile(tls.caFile, "utf8") : undefined);
     return await connectQuic({
@@ -111,6 +141,7 @@ export function clientQuic(
       insecure: tls?.insecure,
       alpnProtocols: [TUNNEL_PROTOCOL_ID],
       keepAliveIntervalMs: 10_000,
+      ...settings,
       signal,
       timeoutMs,
     });
@@ -147,7 +178,7 @@ export async function serveTunnelServer(
   const server = new TunnelServer(config, {
     runtime,
     protocol: serverProtocol(config.transport, tls, runtime),
-    quic: config.transport === "quic" ? serverQuic(tls, runtime) : undefined,
+    quic: config.transport === "quic" ? serverQuic(tls, runtime, config) : undefined,
     metrics,
     observer: {
       onClientConnected: (id, addr, info) =>

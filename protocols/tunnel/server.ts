@@ -78,8 +78,9 @@ export interface TunnelServerOptions {
    */
   metrics?: TunnelMetrics;
   /**
-   * Binds a QUIC listener (certificate and ALPN applied); needed for transport `quic`, where the
-   * server listens on UDP for QUIC and on TCP (same port number) for the TLS fallback.
+   * Binds a QUIC listener (certificate and ALPN applied, and the config's `maxStreamsPerSession`
+   * and `quicCongestionControl`, as `serverQuic()` in serve.ts does); needed for transport `quic`,
+   * where the server listens on UDP for QUIC and on TCP (same port number) for the TLS fallback.
    */
   quic?: QuicListen;
 }
@@ -196,7 +197,9 @@ export class TunnelServer implements AsyncDisposable {
     if (this.#listeners.length > 0) throw new TypeError("Cannot start the TunnelServer: it has already started");
     const kind = this.config.transport === "tcp" ? "tcp" : "tls";
     const addr = parseListenAddr(this.config.listenAddr);
-    const listener = await listenMuxSessions(this.#protocol, addr, kind);
+    const listener = await listenMuxSessions(this.#protocol, addr, kind, {
+      maxStreams: this.config.maxStreamsPerSession,
+    });
     this.#listeners.push(listener);
     if (this.config.transport === "quic") {
       try {

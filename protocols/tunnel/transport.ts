@@ -69,6 +69,15 @@ async function limitUnsentBytes(conn: Conn): Promise<void> {
   }
 }
 
+/** Settings of a {@linkcode MuxTransportSession}'s multiplexer. */
+export interface MuxTransportOptions {
+  /**
+   * Streams the session carries at once: the server's further opens fail with `TunnelError`
+   * `too_many_connections`, the client resets further `OPEN`s. @default {1024}
+   */
+  maxStreams?: number;
+}
+
 /** A session over one TLS or TCP connection, multiplexed with {@linkcode MuxSession}. */
 export class MuxTransportSession implements TransportSession {
   /** `tls` or `tcp`. */
@@ -82,11 +91,13 @@ export class MuxTransportSession implements TransportSession {
    * @param conn The connection.
    * @param kind Which transport it is.
    * @param role Which end we are.
+   * @param options The multiplexer's stream limit.
+   * @throws {RangeError} If `maxStreams` is not a positive integer.
    */
-  constructor(conn: Conn, kind: "tls" | "tcp", role: "client" | "server") {
+  constructor(conn: Conn, kind: "tls" | "tcp", role: "client" | "server", options: MuxTransportOptions = {}) {
     this.kind = kind;
     this.#conn = conn;
-    this.#mux = new MuxSession(conn, { role });
+    this.#mux = new MuxSession(conn, { role, maxStreams: options.maxStreams });
     void limitUnsentBytes(conn);
   }
 
@@ -173,19 +184,21 @@ export interface SessionDialer {
  * @param protocol The protocol (a TLS protocol carrying the server certificate, or TCP).
  * @param addr Where to listen.
  * @param kind `tls` or `tcp`, as reported by the sessions.
+ * @param options Settings of each session's multiplexer.
  * @returns The listener.
  */
 export async function listenMuxSessions(
   protocol: Protocol,
   addr: ListenAddr,
   kind: "tls" | "tcp",
+  options: MuxTransportOptions = {},
 ): Promise<SessionListener> {
   const listener: Listener = await protocol.listen(addr);
   const pending = (incoming: Incoming): PendingSession => ({
     remoteAddr: incoming.remoteAddr,
     async establish({ signal, timeoutMs }) {
       const conn = await incoming.handshake({ signal, timeoutMs });
-      return new MuxTransportSession(conn, kind, "server");
+      return new MuxTransportSession(conn, kind, "server", options);
     },
     reject: () => incoming.reject(),
   });
@@ -204,14 +217,15 @@ export async function listenMuxSessions(
  *
  * @param protocol The protocol (a TLS protocol that verifies the server, or TCP).
  * @param kind `tls` or `tcp`.
+ * @param options Settings of each session's multiplexer.
  * @returns The dialer.
  */
-export function muxDialer(protocol: Protocol, kind: "tls" | "tcp"): SessionDialer {
+export function muxDialer(protocol: Protocol, kind: "tls" | "tcp", options: MuxTransportOptions = {}): SessionDialer {
   return {
     kind,
     async dial(addr, { signal, timeoutMs }) {
       const conn = await protocol.dial(addr, { signal, timeoutMs });
-      return new MuxTransportSession(conn, kind, "client");
+      return new MuxTransportSession(conn, kind, "client", options);
     },
   };
 }
