@@ -247,7 +247,7 @@ test("SIGTERM lets an in-flight transfer finish, then the process exits 0; a sec
     await new Promise((resolve) => setTimeout(resolve, 200));
     // process.kill, not child.kill: Deno's child_process reports a child it signalled as killed even when it exits 0.
     process.kill(child.pid!, "SIGTERM");
-    await waitFor(() => err.includes("stopping: draining"), "the drain log line");
+    await waitFor(() => err.includes("stopping: draining"), "the drain log line", 30_000);
     if (signals === 2) process.kill(child.pid!, "SIGTERM");
     const started = Date.now();
     const code = await exited;
