@@ -34,6 +34,7 @@ import type {
 import type { Incoming, Listener, NetAddr, ProtocolName, TcpConn, TlsConn, TlsPeerCertificate } from "./types.ts";
 
 interface BunSocket {
+  /** Our conn, from the `open` handler on (before it: what the dial passed as `data`). */
   data: BunSocketConn | undefined;
   readonly fd: number;
   readonly remoteAddress: string;
@@ -92,6 +93,8 @@ interface BunApi {
     allowHalfOpen: boolean;
     socket: BunSocketHandlers;
     tls?: BunTlsOptions;
+    /** The socket's first `data` (our handlers read it as the socket opens). */
+    data?: NetAddr;
   }): Promise<BunSocket>;
 }
 
@@ -133,28 +136,75 @@ function mapError(error: unknown, options: NetErrorOptions, target: string): Net
 
 const IGNORE_SINK: PushSink = { data() {}, drain() {}, end() {}, close() {} };
 
+// Why a socket is paused: bits of `BunSocketConn.#pause`.
+/** `pause()` was called, and `resume()` not since (or no reader resumed the conn in time). */
+const BY_READER = 1;
+/** Bytes arrived before a sink was there to take them; they wait in the conn's {@linkcode EarlySink}. */
+const BY_EARLY = 2;
+/** The conn holds the socket (a TLS server until `handshake()` is called). */
+const BY_HOLD = 4;
+const PAUSE_REASONS = BY_READER | BY_EARLY | BY_HOLD;
+/** Set while the socket itself is paused. */
+const SOCKET_PAUSED = 8;
+/** Set once `resume()` was called. */
+const RESUMED = 16;
+
+/** Conns opened (or handshaken) in this turn of the event loop; see {@linkcode BunSocketConn}. */
+let unread: BunSocketConn[] = [];
+
+function pauseUnread(): void {
+  const conns = unread;
+  unread = [];
+  for (let i = 0; i < conns.length; i++) conns[i].pauseIfUnread();
+}
+
+/** Pauses `conn` at the end of this turn unless a reader resumed it by then. */
+function pauseUnlessRead(conn: BunSocketConn): void {
+  if (unread.push(conn) === 1) setImmediate(pauseUnread);
+}
+
+/** A canonical dotted IPv4 literal: what Bun reports for such a peer, so it can stand in for `getpeername`. */
+const CANONICAL_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/** The address a dial may pass to its conn: only an IP literal is sure to equal what the socket reports. */
+function knownPeer(hostname: string, port: number): NetAddr | undefined {
+  return CANONICAL_IPV4.test(hostname) ? netAddr(hostname, port) : undefined;
+}
+
 /**
  * A Bun socket conn (TCP or TLS). It is its own {@linkcode PushIO} (prototype methods, no per-conn
  * closures) and creates streams, addresses and the `closed` promise only when asked.
+ *
+ * A new conn is paused (no byte is read until `resume()`) only if no reader resumed it in the
+ * turn of the event loop that opened it: Bun polls a new socket first in the next turn, after the
+ * immediates, so nothing is read before. Bun's `pause()` and `resume()` cost an `epoll_ctl` each
+ * plus a writable wake-up (a `setsockopt` and an `epoll_ctl`); the forward pumps and the tunnel,
+ * which resume at once, save these four calls per socket. Events that would still reach a conn
+ * with no sink wait in an {@linkcode EarlySink} (the first bytes pause the socket) and reach the
+ * sink on `resume()`, in order. Addresses given by the listener or the dial spare the
+ * `getsockname` and `getpeername` calls (Bun makes one per property read).
  */
 class BunSocketConn implements PushIO {
   readonly kind = "push" as const;
   protected readonly socket: BunSocket;
+  /** Gets the socket's events once nothing waits in `#early`. */
   sink: PushSink = IGNORE_SINK;
   isClosed = false;
   #writeClosed = false;
+  #pause = 0;
+  #early: EarlySink | undefined;
   #closed?: PromiseWithResolvers<void>;
   #localAddr?: NetAddr;
   #remoteAddr?: NetAddr;
   #streams?: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };
 
-  constructor(socket: BunSocket, paused = true) {
+  constructor(socket: BunSocket, remoteAddr?: NetAddr, localAddr?: NetAddr) {
     this.socket = socket;
     socket.data = this;
-    if (paused) socket.pause();
-    // Read the peer's address now: Bun forgets it once the socket closes, and errors are
-    // reported after that.
-    this.#remoteAddr = netAddr(socket.remoteAddress, socket.remotePort);
+    // Read the peer's address now (unless the dial knows it): Bun forgets it once the socket
+    // closes, and errors are reported after that.
+    this.#remoteAddr = remoteAddr ?? netAddr(socket.remoteAddress, socket.remotePort);
+    this.#localAddr = localAddr;
   }
 
   /** The protocol name used in errors. */
@@ -183,15 +233,68 @@ class BunSocketConn implements PushIO {
   }
 
   attach(sink: PushSink): void {
-    this.sink = sink;
+    this.sink = sink; // what waits in #early follows on resume()
   }
 
   pause(): void {
-    this.socket.pause();
+    this.#pause |= BY_READER;
+    this.#syncPause();
   }
 
   resume(): void {
-    if (!this.isClosed) this.socket.resume();
+    this.#pause = (this.#pause & ~BY_READER) | RESUMED;
+    const early = this.#early;
+    if (early !== undefined && this.sink !== IGNORE_SINK) {
+      this.#early = undefined;
+      this.#pause &= ~BY_EARLY;
+      early.replay(this.sink); // in order: bytes, end of stream, close (the sink may pause again)
+      if (this.isClosed) this.sink = IGNORE_SINK;
+    }
+    this.#syncPause();
+  }
+
+  /** Pauses the socket for `reason` (one of the `BY_*` bits). */
+  protected holdFor(reason: number): void {
+    this.#pause |= reason;
+    this.#syncPause();
+  }
+
+  /** Lifts `reason`; the socket resumes once no reason is left. */
+  protected releaseFor(reason: number): void {
+    this.#pause &= ~reason;
+    this.#syncPause();
+  }
+
+  /** Pauses or resumes the socket itself to match the reasons, with no call when it already does. */
+  #syncPause(): void {
+    const wanted = (this.#pause & PAUSE_REASONS) !== 0;
+    if (wanted === ((this.#pause & SOCKET_PAUSED) !== 0) || this.isClosed) return;
+    this.#pause ^= SOCKET_PAUSED;
+    if (wanted) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  /** The end of the turn that opened the conn (see the class comment). */
+  pauseIfUnread(): void {
+    if ((this.#pause & RESUMED) === 0) this.pause();
+  }
+
+  /** True if bytes wait in the early sink: the kernel no longer has them. */
+  protected get holdsEarlyBytes(): boolean {
+    return this.#early?.hasBytes === true;
+  }
+
+  /** The socket delivered bytes (from the shared handlers). */
+  onData(chunk: Uint8Array): void {
+    if (this.#early === undefined && this.sink !== IGNORE_SINK) return this.sink.data(chunk);
+    (this.#early ??= new EarlySink()).data(chunk);
+    this.holdFor(BY_EARLY);
+  }
+
+  /** The peer half-closed (from the shared handlers). */
+  onEnd(): void {
+    if (this.#early === undefined && this.sink !== IGNORE_SINK) return this.sink.end();
+    (this.#early ??= new EarlySink()).end();
   }
 
   write(data: Uint8Array): number {
@@ -240,6 +343,10 @@ class BunSocketConn implements PushIO {
     this.isClosed = true;
     this.#closed?.resolve();
     const sink = this.sink;
+    if (this.#early !== undefined || sink === IGNORE_SINK) {
+      (this.#early ??= new EarlySink()).close(error); // the close follows the early bytes
+      return;
+    }
     this.sink = IGNORE_SINK;
     sink.close(error);
   }
@@ -269,9 +376,17 @@ class BunSocketConn implements PushIO {
 
 /** A Bun TCP conn. */
 class BunTcpConn extends BunSocketConn implements TcpConn {
-  /** A plain kernel TCP socket: the splice path may take it (a prototype getter: no per-conn field). */
-  get [PLAIN_TCP](): true {
-    return true;
+  constructor(socket: BunSocket, remoteAddr?: NetAddr, localAddr?: NetAddr) {
+    super(socket, remoteAddr, localAddr);
+    pauseUnlessRead(this);
+  }
+
+  /**
+   * A plain kernel TCP socket: the splice path may take it (a prototype getter: no per-conn
+   * field), unless bytes were read early into the conn (they would not reach the other side).
+   */
+  get [PLAIN_TCP](): boolean {
+    return !this.holdsEarlyBytes;
   }
 
   get [SOCKET_FD](): number {
@@ -280,24 +395,22 @@ class BunTcpConn extends BunSocketConn implements TcpConn {
 }
 
 /**
- * A Bun TLS conn. Until its handshake completes it keeps early bytes in an {@linkcode EarlySink};
- * afterwards it is push I/O like TCP (the native pump takes it) but not a plain socket, so the
- * splice path leaves it alone.
+ * A Bun TLS conn. Bytes that arrive after its handshake and before a reader attaches wait in the
+ * conn's {@linkcode EarlySink}, like any Bun conn's; it is push I/O like TCP (the native pump takes
+ * it) but not a plain socket, so the splice path leaves it alone.
  */
 class BunTlsConn extends BunSocketConn implements TlsConn {
   readonly #role: TlsRole;
-  #early: EarlySink | undefined = new EarlySink();
-  #attached: PushSink | undefined;
   #handshake = Promise.withResolvers<void>();
   #done = false;
   alpnProtocol: string | null = null;
   tlsVersion: string | undefined;
   peerCertificate: TlsPeerCertificate | null = null;
 
-  constructor(socket: BunSocket, role: TlsRole) {
-    super(socket, role.side === "server"); // a server waits for handshake() to read the ClientHello
+  constructor(socket: BunSocket, role: TlsRole, remoteAddr?: NetAddr, localAddr?: NetAddr) {
+    super(socket, remoteAddr, localAddr);
     this.#role = role;
-    this.sink = this.#early!;
+    if (role.side === "server") this.holdFor(BY_HOLD); // a server waits for handshake() to read the ClientHello
     this.#handshake.promise.catch(() => {});
   }
 
@@ -321,34 +434,17 @@ class BunTlsConn extends BunSocketConn implements TlsConn {
       this.close();
       return;
     }
-    this.socket.pause(); // starts paused, like every push conn; early bytes wait in the EarlySink
     const alpn = this.socket.alpnProtocol;
     this.alpnProtocol = typeof alpn === "string" && alpn !== "" ? alpn : null;
     this.tlsVersion = this.socket.getTLSVersion?.() ?? undefined;
     this.peerCertificate = peerCertificate(raw, presented && success && !authorizationError);
+    pauseUnlessRead(this); // as a new conn: no byte is read until a reader resumes it
     this.#handshake.resolve();
   }
 
   /** Lets the handshake read (a server conn stays paused until then). */
   startHandshake(): void {
-    if (!this.isClosed && !this.#done) this.socket.resume();
-  }
-
-  override attach(sink: PushSink): void {
-    if (this.#early) this.#attached = sink; // delivered on resume(), after the early bytes
-    else super.attach(sink);
-  }
-
-  override resume(): void {
-    const early = this.#early;
-    if (early) {
-      this.#early = undefined;
-      const sink = this.#attached ?? IGNORE_SINK;
-      this.#attached = undefined;
-      if (!this.isClosed) this.sink = sink;
-      early.replay(sink); // in order: bytes, end of stream, close
-    }
-    super.resume();
+    if (!this.#done) this.releaseFor(BY_HOLD);
   }
 
   override markClosed(error?: unknown): void {
@@ -356,14 +452,13 @@ class BunTlsConn extends BunSocketConn implements TlsConn {
       this.#done = true;
       this.#handshake.reject(error ?? closedDuringHandshake());
     }
-    if (this.#early) this.sink = this.#early; // the close follows the early bytes
     super.markClosed(error);
   }
 }
 
 /**
  * Handlers shared by every socket of a listener (or of all TCP dials); per-socket state lives in
- * `socket.data`. `create` makes the conn when the socket opens (TCP: paused at once).
+ * `socket.data`. `create` makes the conn when the socket opens.
  */
 function sharedHandlers<C extends BunSocketConn>(
   create: (socket: BunSocket) => C,
@@ -374,9 +469,9 @@ function sharedHandlers<C extends BunSocketConn>(
       const conn = create(socket);
       onOpen?.(conn);
     },
-    data: (socket, chunk) => socket.data?.sink.data(chunk),
+    data: (socket, chunk) => socket.data?.onData(chunk),
     drain: (socket) => socket.data?.sink.drain(),
-    end: (socket) => socket.data?.sink.end(),
+    end: (socket) => socket.data?.onEnd(),
     close(socket, error) {
       const conn = socket.data;
       conn?.markClosed(error === undefined || error === null ? undefined : conn.mapError(error));
@@ -389,8 +484,12 @@ function sharedHandlers<C extends BunSocketConn>(
   };
 }
 
+/**
+ * Applies the options to a conn that just opened. Bun turns `TCP_NODELAY` on for every socket it
+ * opens (accepted, dialed, TLS), so only turning it off costs a call.
+ */
 function applySocketOptions(conn: TcpConn, options: { noDelay?: boolean; keepAlive?: boolean }): void {
-  if (options.noDelay !== undefined) conn.setNoDelay(options.noDelay);
+  if (options.noDelay === false) conn.setNoDelay(false);
   if (options.keepAlive !== undefined) conn.setKeepAlive(options.keepAlive);
 }
 
@@ -442,23 +541,25 @@ class BunListener<S extends BunSocketConn, C extends TcpConn | TlsConn> implemen
   #waiter?: PromiseWithResolvers<void>;
   #isClosed = false;
   #wrap: (conn: S) => Incoming<C>;
+  /** The local address of every accepted conn, when the listener is bound to one IPv4 address. */
+  #local: NetAddr | undefined;
 
   constructor(
     options: TcpListenOptions,
     protocol: ProtocolName,
-    create: (socket: BunSocket) => S,
+    create: (socket: BunSocket, localAddr: NetAddr | undefined) => S,
     wrap: (conn: S, listener: BunListener<S, C>) => Incoming<C>,
     tls?: BunTlsOptions,
   ) {
     const hostname = options.hostname || "0.0.0.0";
     this.#wrap = (conn) => wrap(conn, this);
-    const handlers = sharedHandlers(create, (conn) => {
+    const handlers = sharedHandlers((socket) => create(socket, this.#local), (conn) => {
       if (this.#isClosed || this.#pending.length >= MAX_PENDING_ACCEPTS) {
         conn.close();
         return;
       }
       if (conn instanceof BunTcpConn) applySocketOptions(conn, options);
-      else if (options.noDelay !== undefined) conn.setNoDelay(options.noDelay);
+      else if (options.noDelay === false) conn.setNoDelay(false);
       this.#pending.push(conn);
       const waiter = this.#waiter;
       this.#waiter = undefined;
@@ -478,6 +579,8 @@ class BunListener<S extends BunSocketConn, C extends TcpConn | TlsConn> implemen
       throw mapError(error, { op: "listen", protocol, localAddr }, formatAddr(localAddr));
     }
     this.addr = netAddr(this.#server.hostname, this.#server.port);
+    const bound = knownPeer(this.#server.hostname, this.#server.port);
+    this.#local = bound?.hostname === "0.0.0.0" ? undefined : bound;
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Incoming<C>> {
@@ -510,8 +613,13 @@ class BunListener<S extends BunSocketConn, C extends TcpConn | TlsConn> implemen
   }
 }
 
-const newTcpConn = (socket: BunSocket) => new BunTcpConn(socket);
-const CLIENT_HANDLERS = sharedHandlers(newTcpConn);
+/** The peer address a dial passed as the socket's first `data` (see {@linkcode knownPeer}), read as it opens. */
+function dialedPeer(socket: BunSocket): NetAddr | undefined {
+  const first: unknown = socket.data;
+  return first instanceof BunSocketConn ? undefined : first as NetAddr | undefined;
+}
+
+const CLIENT_HANDLERS = sharedHandlers((socket) => new BunTcpConn(socket, dialedPeer(socket)));
 
 async function connectTls(options: TlsConnectOptions): Promise<TlsConn> {
   const remoteAddr = netAddr(options.hostname, options.port);
@@ -519,19 +627,19 @@ async function connectTls(options: TlsConnectOptions): Promise<TlsConn> {
   let phase: "connect" | "handshake" = "connect";
   let conn: BunTlsConn | undefined;
   let cancelled = false;
+  const peer = knownPeer(options.hostname, options.port);
   const run = async (): Promise<TlsConn> => {
     const socket = await bun().connect({
       hostname: options.hostname,
       port: options.port,
       allowHalfOpen: true,
-      socket: sharedHandlers((s) => new BunTlsConn(s, role)),
+      socket: sharedHandlers((s) => new BunTlsConn(s, role, peer)),
       tls: bunClientTls(options),
     });
-    conn = socket.data as BunTlsConn | undefined ?? new BunTlsConn(socket, role);
+    conn = socket.data as BunTlsConn | undefined ?? new BunTlsConn(socket, role, peer);
     if (cancelled) conn.close();
     phase = "handshake";
-    if (options.noDelay !== undefined) conn.setNoDelay(options.noDelay);
-    if (options.keepAlive !== undefined) conn.setKeepAlive(options.keepAlive);
+    applySocketOptions(conn, options);
     await conn.handshakeDone;
     return conn;
   };
@@ -556,7 +664,7 @@ function listenTls(options: TlsListenOptions): Promise<Listener<TlsConn>> {
     const listener = new BunListener<BunTlsConn, TlsConn>(
       options,
       "tls",
-      (socket) => new BunTlsConn(socket, role),
+      (socket, localAddr) => new BunTlsConn(socket, role, undefined, localAddr),
       (conn, owner) => new BunTlsIncoming(conn, owner.addr),
       bunServerTls(options),
     );
@@ -574,12 +682,14 @@ export function createBunRuntime(): Runtime {
       const target = formatAddr(options);
       const remoteAddr = netAddr(options.hostname, options.port);
       try {
+        const peer = knownPeer(options.hostname, options.port);
         const pending = bun().connect({
           hostname: options.hostname,
           port: options.port,
           allowHalfOpen: true,
           socket: CLIENT_HANDLERS,
-        }).then((socket) => (socket.data as BunTcpConn | undefined) ?? new BunTcpConn(socket));
+          data: peer,
+        }).then((socket) => socket.data instanceof BunTcpConn ? socket.data : new BunTcpConn(socket, peer));
         const conn = await closeIfLate(pending, { signal: options.signal, timeoutMs: options.timeoutMs });
         applySocketOptions(conn, options);
         return conn;
@@ -591,7 +701,12 @@ export function createBunRuntime(): Runtime {
     listenTcp(options: TcpListenOptions): Promise<Listener<TcpConn>> {
       try {
         return Promise.resolve(
-          new BunListener<BunTcpConn, TcpConn>(options, "tcp", newTcpConn, (conn) => new ReadyIncoming<TcpConn>(conn)),
+          new BunListener<BunTcpConn, TcpConn>(
+            options,
+            "tcp",
+            (socket, localAddr) => new BunTcpConn(socket, undefined, localAddr),
+            (conn) => new ReadyIncoming<TcpConn>(conn),
+          ),
         );
       } catch (error) {
         return Promise.reject(error);

@@ -134,8 +134,8 @@ export function peerCertificate(
 }
 
 /**
- * Keeps what a TLS socket delivers between the end of its handshake and the moment a reader
- * attaches (at most one read batch: the socket is paused as the handshake completes).
+ * Keeps what a Bun socket delivers before a reader attaches (a TLS socket: after its handshake):
+ * at most one read batch, as the conn pauses the socket when the first bytes arrive.
  */
 export class EarlySink implements PushSink {
   #chunks: Uint8Array[] = [];
@@ -143,6 +143,10 @@ export class EarlySink implements PushSink {
   #closed = false;
   #error: unknown;
 
+  /** True once bytes are kept (an end of stream or a close alone leaves the socket's data where it was). */
+  get hasBytes(): boolean {
+    return this.#chunks.length > 0;
+  }
   data(chunk: Uint8Array): void {
     this.#chunks.push(chunk.slice());
   }

@@ -51,6 +51,19 @@ export interface PublicServiceStats {
   readonly bytesOut: number;
 }
 
+/** One forwarded public connection: its conn and the forward engine's live counters. */
+class PublicConn implements ForwardCounters {
+  readonly conn: Conn;
+  readonly started: number = performance.now();
+  aToB = 0;
+  bToA = 0;
+  pauses = 0;
+
+  constructor(conn: Conn) {
+    this.conn = conn;
+  }
+}
+
 /** A public port bound for one client's service. */
 export class PublicService {
   /** The client's id. */
@@ -61,7 +74,7 @@ export class PublicService {
   readonly #context: PublicServiceContext;
   #session: TransportSession | undefined;
   #loop: Promise<void>;
-  #live = new Set<ForwardCounters & { conn: Conn }>();
+  #live = new Set<PublicConn>();
   #closedBytes = { in: 0, out: 0 };
   #connections = 0;
   #refused = 0;
@@ -141,48 +154,55 @@ export class PublicService {
       return this.#refuse(incoming, "the server's maxConnections reached", "max_connections");
     }
     this.#context.events?.onAccept();
-    this.#forwardOne(incoming, session).finally(() => this.#context.releaseGlobal());
+    // A chain of callbacks rather than an async function: an open connection keeps a few
+    // closures, not a suspended frame with its locals.
+    incoming.handshake({ signal: this.#closing.signal }).then(
+      (client) => this.#open(client, session),
+      () => {
+        incoming.reject();
+        this.#context.releaseGlobal();
+      },
+    );
   }
 
-  async #forwardOne(incoming: Incoming, session: TransportSession): Promise<void> {
-    let client: Conn;
-    try {
-      client = await incoming.handshake({ signal: this.#closing.signal });
-    } catch {
-      incoming.reject();
-      return;
-    }
-    const header: StreamHeader = {
-      service: this.name,
-      clientAddr: { hostname: client.remoteAddr.hostname, port: client.remoteAddr.port },
-      publicAddr: { hostname: client.localAddr.hostname, port: client.localAddr.port },
-    };
-    const entry = { aToB: 0, bToA: 0, pauses: 0, conn: client };
+  #open(client: Conn, session: TransportSession): void {
+    // The conn's own address objects carry what the header needs (hostname, port).
+    const header: StreamHeader = { service: this.name, clientAddr: client.remoteAddr, publicAddr: client.localAddr };
+    const entry = new PublicConn(client);
     this.#live.add(entry);
     this.#connections++;
-    const started = performance.now();
-    let failure: { error: unknown; phase: string } | undefined;
+    let opening: Promise<Conn>;
     try {
-      let stream: Conn;
-      try {
-        stream = await session.openStream(header, { signal: this.#openSignal() });
-      } catch (error) {
+      opening = session.openStream(header, { signal: this.#openSignal() });
+    } catch (error) {
+      opening = Promise.reject(error); // a header the transport cannot encode is refused like a failed open
+    }
+    opening.then(
+      (stream) =>
+        forward(client, stream, { signal: this.#closing.signal, counters: entry }).then(
+          () => this.#end(entry, undefined),
+          (error) => this.#end(entry, { error, phase: "forward" }),
+        ),
+      (error) => {
         client.close();
         this.#refused++;
-        failure = { error, phase: "dial" };
         this.#context.onRefused(this, `the stream to the client could not be opened: ${(error as Error).message}`);
-        return;
-      }
-      await forward(client, stream, { signal: this.#closing.signal, counters: entry }).catch((error) => {
-        failure = { error, phase: "forward" };
-      });
-    } finally {
+        this.#end(entry, { error, phase: "dial" });
+      },
+    );
+  }
+
+  /** A forwarded connection ended (or its stream could not be opened). */
+  #end(entry: PublicConn, failure: { error: unknown; phase: string } | undefined): void {
+    try {
       this.#context.events?.onConnectionEnd(
-        failure ? failure : { stats: { durationMs: performance.now() - started } },
+        failure ?? { stats: { durationMs: performance.now() - entry.started } },
       );
+    } finally {
       this.#live.delete(entry);
       this.#closedBytes.in += entry.aToB;
       this.#closedBytes.out += entry.bToA;
+      this.#context.releaseGlobal();
     }
   }
 
