@@ -37,7 +37,8 @@ if [[ "$transport" == tls || "$transport" == quic ]]; then
   tls_client=(-ca "$dir/ca.pem" -server-name localhost)
 fi
 
-# -max-connections-per-service: the default (1,000) would refuse part of the memory test's held connections.
+# -max-connections-per-service and -max-streams-per-session: the defaults (1,000 and 1,024) would refuse part of the
+# memory test's held connections.
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -47,13 +48,13 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT
 
 "${run[@]}" server -listen "127.0.0.1:$control" -token "$token" -transport "$transport" "${tls_server[@]}" \
-  -port-range "$listen-$listen" -bind-host 127.0.0.1 -max-connections-per-service 100000 -log-level warn &
+  -port-range "$listen-$listen" -bind-host 127.0.0.1 -max-connections-per-service 100000 -max-streams-per-session 65536 -log-level warn &
 pids+=($!)
 for _ in $(seq 1 200); do # <= 10 s
   (exec 3<>"/dev/tcp/127.0.0.1/$control") 2>/dev/null && break
   sleep 0.05
 done
 "${run[@]}" client -server "127.0.0.1:$control" -token "$token" -transport "$transport" "${tls_client[@]}" \
-  -local "127.0.0.1:$target" -remote-port "$listen" -log-level warn &
+  -local "127.0.0.1:$target" -remote-port "$listen" -max-streams-per-session 65536 -log-level warn &
 pids+=($!)
 wait -n # either side exiting ends the tunnel
