@@ -129,8 +129,17 @@ export function toNetAddr(addr: DenoAddrLike): NetAddr {
 export const INTERACTIVE_SEND_ORDER = 1;
 /** Send order of a stream once it has written more than {@linkcode INTERACTIVE_SEND_BYTES}. */
 export const BULK_SEND_ORDER = 0;
-/** Bytes a stream writes at {@linkcode INTERACTIVE_SEND_ORDER} before it drops to {@linkcode BULK_SEND_ORDER}. */
+/**
+ * Bytes a stream writes at {@linkcode INTERACTIVE_SEND_ORDER} within {@linkcode SEND_ORDER_WINDOW_MS}
+ * before it drops to {@linkcode BULK_SEND_ORDER}.
+ */
 export const INTERACTIVE_SEND_BYTES = 64 * 1024;
+/**
+ * The window {@linkcode INTERACTIVE_SEND_BYTES} counts in: a stream that wrote less than that in the
+ * last window goes back to the interactive order, so a long-lived interactive stream (an SSH
+ * session, a database connection) keeps its priority however much it sent over its life.
+ */
+export const SEND_ORDER_WINDOW_MS = 100;
 
 /**
  * Size of a stream's first read, and the smallest a read shrinks to. Deno's default reader gives
@@ -147,7 +156,9 @@ export class DenoStreamBackend implements QuicStreamBackend {
   #reader?: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
   #readBytes = QUIC_MIN_READ_BYTES;
   #writer?: WritableStreamDefaultWriter<Uint8Array>;
+  /** Bytes written since {@linkcode SEND_ORDER_WINDOW_MS} window began. */
   #written = 0;
+  #windowStart = -Infinity;
 
   /**
    * @param stream Deno's stream.
@@ -175,6 +186,12 @@ export class DenoStreamBackend implements QuicStreamBackend {
 
   write(chunk: Uint8Array): Promise<void> {
     this.#writer ??= this.#stream.writable.getWriter();
+    const now = performance.now();
+    if (now - this.#windowStart >= SEND_ORDER_WINDOW_MS) {
+      if (this.#written > INTERACTIVE_SEND_BYTES) setSendOrder(this.#stream.writable, INTERACTIVE_SEND_ORDER);
+      this.#windowStart = now;
+      this.#written = 0;
+    }
     const before = this.#written;
     this.#written += chunk.byteLength;
     if (before <= INTERACTIVE_SEND_BYTES && this.#written > INTERACTIVE_SEND_BYTES) {

@@ -896,6 +896,24 @@ test("Deno QUIC streams: small streams send first (send order 1) and drop to bul
   assert.deepEqual(opened, []);
 });
 
+test("Deno QUIC streams: a stream that wrote little in the last window gets its interactive order back", async () => {
+  const { BULK_SEND_ORDER, DenoStreamBackend, INTERACTIVE_SEND_BYTES, INTERACTIVE_SEND_ORDER, SEND_ORDER_WINDOW_MS } =
+    await import("../../protocols/_quic_deno_session.ts");
+  const orders: number[] = [];
+  const writable = Object.defineProperty(new WritableStream<Uint8Array>(), "sendOrder", {
+    set: (order: number) => void orders.push(order),
+  });
+  const backend = new DenoStreamBackend({ readable: new ReadableStream(), writable });
+  await backend.write(new Uint8Array(INTERACTIVE_SEND_BYTES + 1)); // a burst: bulk order
+  assert.deepEqual(orders, [INTERACTIVE_SEND_ORDER, BULK_SEND_ORDER]);
+  await new Promise((resolve) => setTimeout(resolve, SEND_ORDER_WINDOW_MS + 20));
+  await backend.write(new Uint8Array(64)); // a keystroke after a quiet window: interactive again
+  assert.deepEqual(orders, [INTERACTIVE_SEND_ORDER, BULK_SEND_ORDER, INTERACTIVE_SEND_ORDER]);
+  await new Promise((resolve) => setTimeout(resolve, SEND_ORDER_WINDOW_MS + 20));
+  await backend.write(new Uint8Array(64)); // it stayed interactive: nothing to change
+  assert.equal(orders.length, 3);
+});
+
 test("Deno QUIC streams: reads start at 4 KiB (an idle stream's pending read holds no 64 KiB), grow while full, shrink when not", async () => {
   const { DenoStreamBackend, QUIC_MAX_READ_BYTES, QUIC_MIN_READ_BYTES } = await import(
     "../../protocols/_quic_deno_session.ts"
