@@ -114,6 +114,8 @@ interface ClientRecord {
 
 /** Same-length stand-in so an unknown client id costs the same HMAC as a known one. */
 const UNKNOWN_CLIENT_TOKEN = randomBytes(32).toString("hex");
+/** Ports tried when `listenAddr` has port 0 and the TCP port the system picked is taken on UDP (transport `quic`). */
+const PICKED_PORT_ATTEMPTS = 8;
 
 function safely<A extends unknown[]>(fn: ((...args: A) => void) | undefined, ...args: A): void {
   try {
@@ -197,18 +199,24 @@ export class TunnelServer implements AsyncDisposable {
     if (this.#listeners.length > 0) throw new TypeError("Cannot start the TunnelServer: it has already started");
     const kind = this.config.transport === "tcp" ? "tcp" : "tls";
     const addr = parseListenAddr(this.config.listenAddr);
-    const listener = await listenMuxSessions(this.#protocol, addr, kind, {
-      maxStreams: this.config.maxStreamsPerSession,
-    });
-    this.#listeners.push(listener);
-    if (this.config.transport === "quic") {
+    for (let attempt = 1;; attempt++) {
+      const listener = await listenMuxSessions(this.#protocol, addr, kind, {
+        maxStreams: this.config.maxStreamsPerSession,
+      });
+      if (this.config.transport !== "quic") {
+        this.#listeners.push(listener);
+        break;
+      }
       try {
         // QUIC on the same port number, over UDP: clients fall back to the TCP listener when UDP is blocked.
-        this.#listeners.push(await listenQuicSessions(this.#quic!, { ...addr, port: listener.addr.port }));
+        const quic = await listenQuicSessions(this.#quic!, { ...addr, port: listener.addr.port });
+        this.#listeners.push(listener, quic);
+        break;
       } catch (error) {
         listener.close();
-        this.#listeners = [];
-        throw error;
+        // A port the system picked for TCP may be taken on UDP: pick another.
+        const taken = error instanceof NetError && error.code === "EADDRINUSE";
+        if (!(taken && addr.port === 0 && attempt < PICKED_PORT_ATTEMPTS)) throw error;
       }
     }
     this.#acceptLoop = Promise.all(this.#listeners.map((l) => this.#accept(l))).then(() => {});
