@@ -64,7 +64,7 @@ test("a quic server whose port stays taken on UDP fails with the bind error: por
   );
   assert.equal(asked.length, 8);
   assert.equal(picked.addr, undefined);
-  const fixedPort = asked[7]; // free on TCP again: its listener was closed
+  const fixedPort = asked[7]; // free on TCP again, most likely: its listener was closed
   const fixedAsked: number[] = [];
   const fixed = server(
     `127.0.0.1:${fixedPort}`,
@@ -75,5 +75,6 @@ test("a quic server whose port stays taken on UDP fails with the bind error: por
     () => fixed.start(),
     (error: unknown) => error instanceof NetError && error.code === "EADDRINUSE",
   );
-  assert.deepEqual(fixedAsked, [fixedPort]);
+  // Once, or not at all when a parallel test took the port on TCP in the meantime (the TCP bind fails first).
+  assert.ok(fixedAsked.length <= 1 && fixedAsked.every((port) => port === fixedPort), `tried ${fixedAsked}`);
 });
