@@ -8,7 +8,10 @@
 export interface LateOptions {
   /** Aborting rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** Rejects with a `TimeoutError` after this many milliseconds (the timer is cleared on settle). */
+  /**
+   * Rejects with a `TimeoutError` after this many milliseconds. 0, a negative value, `Infinity` or
+   * more than 2^31 - 1 (a timer's limit, about 24.8 days) set no deadline.
+   */
   timeoutMs?: number;
 }
 
@@ -23,7 +26,8 @@ export function closeIfLate<T extends { close(): void }>(
   options: LateOptions = {},
 ): Promise<T> {
   const { signal, timeoutMs } = options;
-  const timed = timeoutMs !== undefined && timeoutMs > 0;
+  // Past the largest timer delay (about 24.8 days) a deadline is none: timers cannot wait longer.
+  const timed = timeoutMs !== undefined && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS;
   if (!signal && !timed) return pending;
   if (signal?.aborted) {
     pending.then((late) => late.close(), () => {});
@@ -86,9 +90,10 @@ class DeadlineQueue {
     if (entry.next) entry.next.prev = entry.prev;
     else this.#tail = entry.prev;
     entry.prev = entry.next = undefined;
-    if (this.#head === undefined && this.#timer !== undefined) {
-      clearTimeout(this.#timer);
+    if (this.#head === undefined) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
+      deadlineQueues.delete(this.ms); // callers with many different lengths leave nothing behind
     }
   }
 
@@ -104,6 +109,9 @@ class DeadlineQueue {
     if (head !== undefined) this.#timer ??= setTimeout(this.#fire, Math.max(1, head.at - now));
   }
 }
+
+/** The largest delay `setTimeout` takes (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const deadlineQueues = new Map<number, DeadlineQueue>();
 

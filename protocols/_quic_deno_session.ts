@@ -135,9 +135,9 @@ export const BULK_SEND_ORDER = 0;
  */
 export const INTERACTIVE_SEND_BYTES = 64 * 1024;
 /**
- * The window {@linkcode INTERACTIVE_SEND_BYTES} counts in: a stream that wrote less than that in the
- * last window goes back to the interactive order, so a long-lived interactive stream (an SSH
- * session, a database connection) keeps its priority however much it sent over its life.
+ * The window {@linkcode INTERACTIVE_SEND_BYTES} counts in: a bulk stream goes back to the
+ * interactive order after a window in which it wrote no more than that, so a long-lived
+ * interactive stream (an SSH session, a database connection) is not demoted for good by a burst.
  */
 export const SEND_ORDER_WINDOW_MS = 100;
 
@@ -159,6 +159,8 @@ export class DenoStreamBackend implements QuicStreamBackend {
   /** Bytes written since {@linkcode SEND_ORDER_WINDOW_MS} window began. */
   #written = 0;
   #windowStart = -Infinity;
+  /** At {@linkcode BULK_SEND_ORDER}. */
+  #bulk = false;
 
   /**
    * @param stream Deno's stream.
@@ -187,14 +189,21 @@ export class DenoStreamBackend implements QuicStreamBackend {
   write(chunk: Uint8Array): Promise<void> {
     this.#writer ??= this.#stream.writable.getWriter();
     const now = performance.now();
-    if (now - this.#windowStart >= SEND_ORDER_WINDOW_MS) {
-      if (this.#written > INTERACTIVE_SEND_BYTES) setSendOrder(this.#stream.writable, INTERACTIVE_SEND_ORDER);
+    const elapsed = now - this.#windowStart;
+    if (elapsed >= SEND_ORDER_WINDOW_MS) {
+      // Back to the interactive order only after a quiet window: the one that just ended wrote
+      // little, or a whole window passed without a write. A busy bulk stream stays bulk.
+      const quiet = elapsed >= 2 * SEND_ORDER_WINDOW_MS || this.#written <= INTERACTIVE_SEND_BYTES;
+      if (quiet && this.#bulk) {
+        this.#bulk = false;
+        setSendOrder(this.#stream.writable, INTERACTIVE_SEND_ORDER);
+      }
       this.#windowStart = now;
       this.#written = 0;
     }
-    const before = this.#written;
     this.#written += chunk.byteLength;
-    if (before <= INTERACTIVE_SEND_BYTES && this.#written > INTERACTIVE_SEND_BYTES) {
+    if (!this.#bulk && this.#written > INTERACTIVE_SEND_BYTES) {
+      this.#bulk = true;
       setSendOrder(this.#stream.writable, BULK_SEND_ORDER);
     }
     return this.#writer.write(chunk); // Deno copies into quinn's send buffer before resolving

@@ -279,9 +279,12 @@ class BunSocketConn implements PushIO {
     if ((this.#pause & RESUMED) === 0) this.pause();
   }
 
-  /** True if bytes wait in the early sink: the kernel no longer has them. */
-  protected get holdsEarlyBytes(): boolean {
-    return this.#early?.hasBytes === true;
+  /**
+   * True if events wait in the early sink: bytes the kernel no longer has, or an end or close
+   * that a sink attached later (the splice path's) would never hear of.
+   */
+  protected get holdsEarlyEvents(): boolean {
+    return this.#early !== undefined;
   }
 
   /** The socket delivered bytes (from the shared handlers). */
@@ -383,10 +386,11 @@ class BunTcpConn extends BunSocketConn implements TcpConn {
 
   /**
    * A plain kernel TCP socket: the splice path may take it (a prototype getter: no per-conn
-   * field), unless bytes were read early into the conn (they would not reach the other side).
+   * field), unless events wait in the conn (early bytes would not reach the other side, an early
+   * end or close would not reach the splice path).
    */
   get [PLAIN_TCP](): boolean {
-    return !this.holdsEarlyBytes;
+    return this.isClosed || !this.holdsEarlyEvents; // a closed conn: the fd lookup says so
   }
 
   get [SOCKET_FD](): number {

@@ -143,10 +143,6 @@ export class EarlySink implements PushSink {
   #closed = false;
   #error: unknown;
 
-  /** True once bytes are kept (an end of stream or a close alone leaves the socket's data where it was). */
-  get hasBytes(): boolean {
-    return this.#chunks.length > 0;
-  }
   data(chunk: Uint8Array): void {
     this.#chunks.push(chunk.slice());
   }

@@ -25,7 +25,7 @@ export const PROBE_EVERY_MS = 2_000;
 const PROBE_SAMPLES = 3;
 /** Shortest interval between two pacing pings, in milliseconds. */
 export const PING_SPACING_MS = 1;
-/** A pacing ping unanswered this long is given up (the peer answers only the newest PING). */
+/** A pacing ping unanswered this long is given up (a peer of an earlier build answers only its newest PING). */
 export const PING_GIVE_UP_MS = 1_000;
 /** Growth of the limit per sample under the target, in bytes (one DATA frame). */
 const INCREASE_BYTES = 16 * 1024;

@@ -381,7 +381,7 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
    */
   #pacedLimit(limit: number): number {
     if (limit === Infinity) return limit;
-    return Math.max(limit, (this.#credit + this.#inFlight) * WINDOW_UPDATE_FRACTION + MAX_DATA_BYTES);
+    return Math.max(limit, Math.ceil((this.#credit + this.#inFlight) * WINDOW_UPDATE_FRACTION) + MAX_DATA_BYTES);
   }
 
   /**
@@ -431,15 +431,10 @@ export class MuxStream implements TunnelStream, PullIO, PushSource {
     const n = Math.min(PUSH_SEND_BUFFER_BYTES - this.#send.bytes, data.byteLength);
     if (n <= 0) return 0;
     const part = n === data.byteLength ? data : data.subarray(0, n);
-    if (this.#credit > 0) {
-      // With credit, an idle writer copies `part` straight into its batch and writes it now;
-      // only what it leaves is copied into the queue (the caller may reuse `data` after we return).
-      this.#send.enqueueTransient(part);
-      this.#host.wantSend(this, true);
-      this.#send.keepRest();
-    } else {
-      this.#send.enqueueCopy(part);
-    }
+    // A copy: the caller may reuse `data` once we return, and the session writer batches what the
+    // event loop's turn queued before it writes.
+    this.#send.enqueueCopy(part);
+    if (this.#credit > 0) this.#host.wantSend(this);
     return n;
   }
 

@@ -1,6 +1,6 @@
 /**
  * Internal: the one writer of a mux session. It fills a batch buffer with frames, in this order:
- * queued control frames (OPEN, RST, PING), the latest PONG, WINDOW updates, the control stream's
+ * queued control frames (OPEN, RST, PING), the PONGs owed, WINDOW updates, the control stream's
  * data, then the interactive streams (each one frame, up to half a batch), then the data streams
  * round-robin, one frame each per turn; then it writes the batch to the connection with a single
  * call. Whatever is queued while a write is in flight goes into the next batch, so small frames
@@ -33,6 +33,8 @@ export const BATCH_BYTES = 256 * 1024;
 export const YIELD_AFTER_BYTES = 1024 * 1024;
 /** Bytes of interactive frames one batch carries at most; the round-robin streams get the rest. */
 export const INTERACTIVE_BATCH_BYTES = BATCH_BYTES / 2;
+/** Unsent PONGs kept at most; older ones are dropped. */
+export const MAX_QUEUED_PONGS = 16;
 /** An interactive stream with less than this in flight starts (or continues) bulk pacing. */
 const INTERACTIVE_IN_FLIGHT_BYTES = 64 * 1024;
 const WINDOW_FRAME_BYTES = FRAME_HEADER_BYTES + 4;
@@ -58,7 +60,7 @@ export class MuxWriter {
   #control: Uint8Array[] = [];
   #controlHead = 0;
   #controlBytes = 0;
-  #pong: Uint8Array | undefined;
+  #pongs: Uint8Array[] = [];
   #windows = new Set<MuxStream>();
   #controlStream: MuxStream | undefined;
   /** Streams that started sending with at most one frame queued: served before the ring. */
@@ -134,10 +136,14 @@ export class MuxWriter {
     this.#schedule();
   }
 
-  /** Sets the PONG to send; a newer one replaces an unsent one. */
-  setPong(frame: Uint8Array): void {
+  /**
+   * Queues a PONG: every PING gets its own (a peer may have a probe and a caller's ping out at
+   * once). Past {@linkcode MAX_QUEUED_PONGS} unsent, the oldest is dropped: a flood of PINGs costs
+   * the flooder answers, not our memory.
+   */
+  queuePong(frame: Uint8Array): void {
     if (this.#flushing) return;
-    this.#pong = frame;
+    if (this.#pongs.push(frame) > MAX_QUEUED_PONGS) this.#pongs.shift();
     this.#schedule();
   }
 
@@ -149,7 +155,7 @@ export class MuxWriter {
     this.#control = [];
     this.#controlHead = 0;
     this.#controlBytes = 0;
-    this.#pong = undefined;
+    this.#pongs = [];
     this.#windows.clear();
     for (const stream of [...this.#ring.drain(), ...this.#interactive.drain()]) stream.inRing = false;
     if (this.#writing) return;
@@ -273,11 +279,12 @@ export class MuxWriter {
     }
     this.#control.length = 0;
     this.#controlHead = 0;
-    if (this.#pong) {
-      if (limit - at < this.#pong.byteLength) return at;
-      out.set(this.#pong, at);
-      at += this.#pong.byteLength;
-      this.#pong = undefined;
+    while (this.#pongs.length > 0) {
+      const pong = this.#pongs[0];
+      if (limit - at < pong.byteLength) return at;
+      out.set(pong, at);
+      at += pong.byteLength;
+      this.#pongs.shift();
     }
     for (const stream of this.#windows) {
       if (limit - at < WINDOW_FRAME_BYTES) return at;

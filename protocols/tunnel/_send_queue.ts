@@ -22,7 +22,6 @@ export class SendQueue {
   #entries: (Entry | undefined)[] = [];
   #head = 0;
   #bytes = 0;
-  #transient: Entry | undefined;
 
   /** Bytes not yet copied out. */
   get bytes(): number {
@@ -49,27 +48,6 @@ export class SendQueue {
   enqueueCopy(data: Uint8Array): void {
     this.#entries.push({ data: data.slice(), offset: 0, resolve: undefined, reject: undefined });
     this.#bytes += data.byteLength;
-  }
-
-  /**
-   * Queues `data` by reference for the moment; nobody waits for it. The caller lets the writer
-   * copy what it can, then calls {@linkcode SendQueue.keepRest} before the caller's buffer may change.
-   */
-  enqueueTransient(data: Uint8Array): void {
-    const entry: Entry = { data, offset: 0, resolve: undefined, reject: undefined };
-    this.#entries.push(entry);
-    this.#bytes += data.byteLength;
-    this.#transient = entry;
-  }
-
-  /** Copies what is left of the transient write (see {@linkcode SendQueue.enqueueTransient}). */
-  keepRest(): void {
-    const entry = this.#transient;
-    this.#transient = undefined;
-    if (entry && entry.offset < entry.data.byteLength) {
-      entry.data = entry.data.slice(entry.offset);
-      entry.offset = 0;
-    }
   }
 
   /** Copies the next `n` bytes (at most {@linkcode SendQueue.bytes}) into `out` at `at`, resolving completed writes. */

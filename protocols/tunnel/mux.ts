@@ -357,7 +357,7 @@ export class MuxSession implements AsyncDisposable {
       }
       case FrameType.PING:
         if (id !== 0) throw violation(`PING on stream ${id} (must be 0)`);
-        this.#writer.setPong(encodeFrame(FrameType.PONG, 0, payload));
+        this.#writer.queuePong(encodeFrame(FrameType.PONG, 0, payload));
         break;
       case FrameType.PONG:
         if (id !== 0) throw violation(`PONG on stream ${id} (must be 0)`);

@@ -131,3 +131,15 @@ test("a conn read only after some event-loop turns still gets every byte the pee
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test("closeIfLate() with Infinity or more than a timer's limit (2^31 - 1 ms) sets no deadline", async () => {
+  for (const timeoutMs of [Infinity, 2 ** 31]) {
+    const value = resource(`no deadline ${timeoutMs}`);
+    const { promise, resolve } = Promise.withResolvers<typeof value>();
+    const racing = closeIfLate(promise, { timeoutMs });
+    await sleep(30); // an overflowing timer would have fired by now
+    resolve(value);
+    assert.equal(await racing, value);
+    assert.equal(value.closed, false);
+  }
+});

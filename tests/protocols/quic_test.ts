@@ -896,7 +896,7 @@ test("Deno QUIC streams: small streams send first (send order 1) and drop to bul
   assert.deepEqual(opened, []);
 });
 
-test("Deno QUIC streams: a stream that wrote little in the last window gets its interactive order back", async () => {
+test("Deno QUIC streams: a bulk stream gets its interactive order back after a quiet 100 ms window, not before", async () => {
   const { BULK_SEND_ORDER, DenoStreamBackend, INTERACTIVE_SEND_BYTES, INTERACTIVE_SEND_ORDER, SEND_ORDER_WINDOW_MS } =
     await import("../../protocols/_quic_deno_session.ts");
   const orders: number[] = [];
@@ -906,12 +906,19 @@ test("Deno QUIC streams: a stream that wrote little in the last window gets its 
   const backend = new DenoStreamBackend({ readable: new ReadableStream(), writable });
   await backend.write(new Uint8Array(INTERACTIVE_SEND_BYTES + 1)); // a burst: bulk order
   assert.deepEqual(orders, [INTERACTIVE_SEND_ORDER, BULK_SEND_ORDER]);
-  await new Promise((resolve) => setTimeout(resolve, SEND_ORDER_WINDOW_MS + 20));
+  const nextWindow = () => new Promise((resolve) => setTimeout(resolve, SEND_ORDER_WINDOW_MS + 20));
+  await nextWindow();
+  await backend.write(new Uint8Array(64)); // the window before was busy: still bulk
+  assert.deepEqual(orders, [INTERACTIVE_SEND_ORDER, BULK_SEND_ORDER]);
+  await nextWindow();
   await backend.write(new Uint8Array(64)); // a keystroke after a quiet window: interactive again
   assert.deepEqual(orders, [INTERACTIVE_SEND_ORDER, BULK_SEND_ORDER, INTERACTIVE_SEND_ORDER]);
-  await new Promise((resolve) => setTimeout(resolve, SEND_ORDER_WINDOW_MS + 20));
+  await nextWindow();
   await backend.write(new Uint8Array(64)); // it stayed interactive: nothing to change
   assert.equal(orders.length, 3);
+  await new Promise((resolve) => setTimeout(resolve, 2 * SEND_ORDER_WINDOW_MS + 20));
+  await backend.write(new Uint8Array(INTERACTIVE_SEND_BYTES + 1)); // a burst after a pause: bulk again
+  assert.deepEqual(orders.slice(3), [BULK_SEND_ORDER]);
 });
 
 test("Deno QUIC streams: reads start at 4 KiB (an idle stream's pending read holds no 64 KiB), grow while full, shrink when not", async () => {

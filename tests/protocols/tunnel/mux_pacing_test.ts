@@ -136,3 +136,19 @@ test("pacing does not stall a stream whose peer grants a larger window (a WINDOW
   const limits = await bulkBesideRoundTrips(pair, 24 * 1024 * 1024, 100);
   assert.ok(limits.some((limit) => limit < Infinity), "pacing never started");
 });
+
+test("every PING gets its PONG, also several in one read (a caller's ping beside the pacing probes)", async () => {
+  await using pair = await muxPair();
+  const signal = AbortSignal.timeout(10_000);
+  for (let round = 0; round < 5; round++) {
+    const rtts = await Promise.all(Array.from({ length: 8 }, () => pair.server.ping({ signal })));
+    assert.equal(rtts.length, 8);
+    assert.ok(rtts.every((rtt) => rtt >= 0));
+  }
+});
+
+test("pacing with a window that is not a multiple of 4 keeps whole frames (the floor is rounded)", async () => {
+  await using pair = await muxPair({ initialWindowBytes: 256 * 1024 + 1 });
+  const limits = await bulkBesideRoundTrips(pair, 8 * 1024 * 1024, 60);
+  assert.ok(limits.some((limit) => limit < Infinity), "pacing never started");
+});
