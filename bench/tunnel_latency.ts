@@ -35,10 +35,12 @@ import {
   startLoadTarget,
 } from "../tests/protocols/tunnel/_latency_load.ts";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { type AddressInfo, connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { testCerts } from "../tests/_util/certs.ts";
+import { closedLoopbackPort } from "../tests/_util/echo_server.ts";
+import { waitFor } from "../tests/_util/wait.ts";
 import {
   makeClient,
   startServer,
@@ -164,41 +166,27 @@ function bulkIn(bulk: Child, port: number | string): BulkRun {
   return { done: bulk.next().then((line) => JSON.parse(line) as BulkResult) };
 }
 
-/** A free TCP port on loopback (closed again, so the next binder takes it). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Resolves once `port` accepts a connection (bounded: 200 tries, 50 ms apart). */
-async function waitForPort(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, "127.0.0.1", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
+/** True once `port` on loopback accepts a connection. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.destroy();
+      resolve(true);
     });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`port ${port} did not open within 10 s`);
+    socket.once("error", () => resolve(false));
+  });
 }
 
 /** `ssh -R` forwarding two fresh public ports to the echo and bulk services, in one SSH session. */
 async function sshTunnel(echoPort: number, bulkPort: string): Promise<AsyncDisposable & { ports: number[] }> {
-  const ports = [await freePort(), await freePort()];
+  const ports = [await closedLoopbackPort(), await closedLoopbackPort()];
   const script = new URL("./proxies/ssh-reverse.sh", import.meta.url).pathname;
   const dir = await mkdtemp(join(tmpdir(), "ts-tunnel-ssh-"));
   const proc = spawn("bash", [script, ports.join(","), `${echoPort},${bulkPort}`, dir, "aes128-gcm@openssh.com"], {
     stdio: ["ignore", "inherit", "inherit"],
   });
   const exited = new Promise((resolve) => proc.once("exit", resolve));
-  for (const port of ports) await waitForPort(port);
+  for (const port of ports) await waitFor(() => accepts(port), `ssh -R to open port ${port}`);
   return {
     ports,
     async [Symbol.asyncDispose]() {

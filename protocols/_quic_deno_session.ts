@@ -153,7 +153,7 @@ export const QUIC_MAX_READ_BYTES = 64 * 1024;
 /** One Deno bidirectional stream. */
 export class DenoStreamBackend implements QuicStreamBackend {
   readonly #stream: DenoBidiStreamLike;
-  #reader?: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
+  #reader?: ReadableStreamBYOBReader;
   #readBytes = QUIC_MIN_READ_BYTES;
   #writer?: WritableStreamDefaultWriter<Uint8Array>;
   /** Bytes written since {@linkcode SEND_ORDER_WINDOW_MS} window began. */
@@ -173,11 +173,7 @@ export class DenoStreamBackend implements QuicStreamBackend {
 
   /** The next chunk, read into a buffer sized to the stream's recent reads; `null` at the end. */
   async read(): Promise<Uint8Array | null> {
-    const reader = this.#reader ??= byobReader(this.#stream.readable);
-    if (!(reader instanceof ReadableStreamBYOBReader)) {
-      const { done, value } = await reader.read();
-      return done ? null : value;
-    }
+    const reader = this.#reader ??= this.#stream.readable.getReader({ mode: "byob" });
     const size = this.#readBytes;
     const { done, value } = await reader.read(new Uint8Array(size));
     if (done) return null;
@@ -217,17 +213,6 @@ export class DenoStreamBackend implements QuicStreamBackend {
   abort(stopRead: boolean, resetWrite: boolean): void {
     if (stopRead) (this.#reader ?? this.#stream.readable).cancel().catch(() => {}); // STOP_SENDING
     if (resetWrite) (this.#writer ?? this.#stream.writable).abort().catch(() => {}); // FIN: Deno cannot reset
-  }
-}
-
-/** A BYOB reader where the readable is a byte stream (Deno's QUIC streams are), else a default one. */
-function byobReader(
-  readable: ReadableStream<Uint8Array>,
-): ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> {
-  try {
-    return readable.getReader({ mode: "byob" });
-  } catch {
-    return readable.getReader();
   }
 }
 
@@ -337,7 +322,7 @@ export class DenoConnectionBackend implements QuicConnectionBackend {
 
 /** An empty, ended stream: the unused direction of a unidirectional stream. */
 function ended(): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  return new ReadableStream({ type: "bytes", start: (c) => c.close() }); // a byte stream, as Deno's are
 }
 
 /** A connection attempt on a Deno listener. Its properties are never read: Deno 2.9 would invalidate it. */

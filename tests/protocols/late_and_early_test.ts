@@ -4,6 +4,7 @@ import { closeIfLate } from "../../protocols/_abort.ts";
 import { TcpProtocol } from "../../protocols/tcp.ts";
 import type { TcpConn } from "../../protocols/types.ts";
 import { test } from "../_util/test.ts";
+import { sleep } from "../_util/wait.ts";
 
 const tcp = new TcpProtocol();
 
@@ -17,8 +18,6 @@ function resource(name: string): { name: string; closed: boolean; close(): void 
     },
   };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test("closeIfLate() resolves with the value, or rejects with a TimeoutError naming the deadline and closes the late value", async () => {
   const early = resource("early");

@@ -14,7 +14,7 @@ import type { Conn } from "../../protocols/types.ts";
 import { createTestCerts, type TestCerts, testCerts } from "../_util/certs.ts";
 import { randomBytes, roundTrip, sameBytes, startEchoServer } from "../_util/echo_server.ts";
 import { runtimeName, test } from "../_util/test.ts";
-import { waitFor } from "../_util/wait.ts";
+import { sleep, waitFor } from "../_util/wait.ts";
 
 const LOOPBACK = "127.0.0.1";
 const ALPN = "ts-tunnel-test";
@@ -906,7 +906,7 @@ test("Deno QUIC streams: a bulk stream gets its interactive order back after a q
   const backend = new DenoStreamBackend({ readable: new ReadableStream(), writable });
   await backend.write(new Uint8Array(INTERACTIVE_SEND_BYTES + 1)); // a burst: bulk order
   assert.deepEqual(orders, [INTERACTIVE_SEND_ORDER, BULK_SEND_ORDER]);
-  const nextWindow = () => new Promise((resolve) => setTimeout(resolve, SEND_ORDER_WINDOW_MS + 20));
+  const nextWindow = () => sleep(SEND_ORDER_WINDOW_MS + 20);
   await nextWindow();
   await backend.write(new Uint8Array(64)); // the window before was busy: still bulk
   assert.deepEqual(orders, [INTERACTIVE_SEND_ORDER, BULK_SEND_ORDER]);
@@ -916,7 +916,7 @@ test("Deno QUIC streams: a bulk stream gets its interactive order back after a q
   await nextWindow();
   await backend.write(new Uint8Array(64)); // it stayed interactive: nothing to change
   assert.equal(orders.length, 3);
-  await new Promise((resolve) => setTimeout(resolve, 2 * SEND_ORDER_WINDOW_MS + 20));
+  await sleep(2 * SEND_ORDER_WINDOW_MS + 20);
   await backend.write(new Uint8Array(INTERACTIVE_SEND_BYTES + 1)); // a burst after a pause: bulk again
   assert.deepEqual(orders.slice(3), [BULK_SEND_ORDER]);
 });
