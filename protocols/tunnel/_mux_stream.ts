@@ -38,11 +38,8 @@ export interface StreamHost {
   readonly windowBytes: number;
   /** Set when streams offer push I/O (the session's connection does) rather than pull I/O. */
   readonly pushBatch: PushBatch | undefined;
-  /**
-   * The stream has a frame to send (data within credit, or a FIN). `now`: an idle writer starts
-   * at once (push I/O writes synchronously while the connection takes the bytes).
-   */
-  wantSend(stream: MuxStream, now?: boolean): void;
+  /** The stream has a frame to send (data within credit, or a FIN). */
+  wantSend(stream: MuxStream): void;
   /** The stream has a WINDOW increment to send; `urgent` once the application consumed bytes. */
   wantWindow(stream: MuxStream, urgent?: boolean): void;
   /** Sends RST with `code` and forgets the stream. */

@@ -103,7 +103,7 @@ export class MuxWriter {
    * A stream has data or a FIN to send. Stream 0 is served before the others; a stream that was
    * not waiting and has at most one frame's worth queued is interactive (see the module doc).
    */
-  wantSend(stream: MuxStream, now = false): void {
+  wantSend(stream: MuxStream): void {
     if (stream.id === 0) {
       this.#controlStream = stream;
     } else {
@@ -114,13 +114,14 @@ export class MuxWriter {
         else this.#ring.push(stream);
       }
     }
-    this.#schedule(now);
+    this.#schedule();
   }
 
   /**
    * A stream has a WINDOW increment to send. `urgent`: the application just consumed the bytes,
-   * so the writer, if idle, starts at once (in the middle of a large read, the peer gets its
-   * credit back before the rest of the read is handed out).
+   * so the writer, if idle, starts at once on pull I/O (in the middle of a large read, the peer
+   * gets its credit back before the rest of the read is handed out); push I/O batches it at the
+   * end of the turn like everything else.
    */
   wantWindow(stream: MuxStream, urgent = false): void {
     if (this.#flushing) return;

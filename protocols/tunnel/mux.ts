@@ -169,7 +169,7 @@ export class MuxSession implements AsyncDisposable {
       protocol: this.#protocol,
       windowBytes: this.#windowBytes,
       pushBatch: this.#pushBatch,
-      wantSend: (stream, now) => this.#writer.wantSend(stream, now),
+      wantSend: (stream) => this.#writer.wantSend(stream),
       wantWindow: (stream, urgent) => this.#writer.wantWindow(stream, urgent),
       sendReset: (stream, code) => {
         this.#streams.delete(stream.id);
