@@ -9,6 +9,7 @@ import { type QuicConnectionBackend, quicOpError } from "./_quic_connection.ts";
 import type { DenoListenSocket } from "./_quic_deno_socket.ts";
 import type { QuicIncomingBackend, QuicListenerBackend } from "./_quic_listener.ts";
 import type { QuicStreamBackend } from "./_quic_stream.ts";
+import { SendBurst } from "./_send_burst.ts";
 import { formatAddr, netAddr } from "./address.ts";
 import { NetError, type NetErrorCode } from "./errors.ts";
 import type { QuicCloseInfo } from "./quic_types.ts";
@@ -122,24 +123,13 @@ export function toNetAddr(addr: DenoAddrLike): NetAddr {
 }
 
 /**
- * Send order of a stream that has written at most {@linkcode INTERACTIVE_SEND_BYTES}: quinn sends
+ * Send order of a stream whose writes count as interactive ({@linkcode SendBurst}): quinn sends
  * higher orders first, so a small request or answer goes out ahead of the bytes a bulk stream has
  * queued on the same connection (as the tunnel's mux gives a stream's first frames priority).
  */
 export const INTERACTIVE_SEND_ORDER = 1;
-/** Send order of a stream once it has written more than {@linkcode INTERACTIVE_SEND_BYTES}. */
+/** Send order of a stream once {@linkcode SendBurst} counts it as bulk. */
 export const BULK_SEND_ORDER = 0;
-/**
- * Bytes a stream writes at {@linkcode INTERACTIVE_SEND_ORDER} within {@linkcode SEND_ORDER_WINDOW_MS}
- * before it drops to {@linkcode BULK_SEND_ORDER}.
- */
-export const INTERACTIVE_SEND_BYTES = 64 * 1024;
-/**
- * The window {@linkcode INTERACTIVE_SEND_BYTES} counts in: a bulk stream goes back to the
- * interactive order after a window in which it wrote no more than that, so a long-lived
- * interactive stream (an SSH session, a database connection) is not demoted for good by a burst.
- */
-export const SEND_ORDER_WINDOW_MS = 100;
 
 /**
  * Size of a stream's first read, and the smallest a read shrinks to. Deno's default reader gives
@@ -156,11 +146,8 @@ export class DenoStreamBackend implements QuicStreamBackend {
   #reader?: ReadableStreamBYOBReader;
   #readBytes = QUIC_MIN_READ_BYTES;
   #writer?: WritableStreamDefaultWriter<Uint8Array>;
-  /** Bytes written since {@linkcode SEND_ORDER_WINDOW_MS} window began. */
-  #written = 0;
-  #windowStart = -Infinity;
-  /** At {@linkcode BULK_SEND_ORDER}. */
-  #bulk = false;
+  /** Decides the send order: bulk streams at {@linkcode BULK_SEND_ORDER}. */
+  readonly #burst = new SendBurst();
 
   /**
    * @param stream Deno's stream.
@@ -184,23 +171,8 @@ export class DenoStreamBackend implements QuicStreamBackend {
 
   write(chunk: Uint8Array): Promise<void> {
     this.#writer ??= this.#stream.writable.getWriter();
-    const now = performance.now();
-    const elapsed = now - this.#windowStart;
-    if (elapsed >= SEND_ORDER_WINDOW_MS) {
-      // Back to the interactive order only after a quiet window: the one that just ended wrote
-      // little, or a whole window passed without a write. A busy bulk stream stays bulk.
-      const quiet = elapsed >= 2 * SEND_ORDER_WINDOW_MS || this.#written <= INTERACTIVE_SEND_BYTES;
-      if (quiet && this.#bulk) {
-        this.#bulk = false;
-        setSendOrder(this.#stream.writable, INTERACTIVE_SEND_ORDER);
-      }
-      this.#windowStart = now;
-      this.#written = 0;
-    }
-    this.#written += chunk.byteLength;
-    if (!this.#bulk && this.#written > INTERACTIVE_SEND_BYTES) {
-      this.#bulk = true;
-      setSendOrder(this.#stream.writable, BULK_SEND_ORDER);
+    if (this.#burst.note(chunk.byteLength, performance.now())) {
+      setSendOrder(this.#stream.writable, this.#burst.bulk ? BULK_SEND_ORDER : INTERACTIVE_SEND_ORDER);
     }
     return this.#writer.write(chunk); // Deno copies into quinn's send buffer before resolving
   }

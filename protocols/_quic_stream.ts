@@ -35,10 +35,17 @@ export interface QuicStreamOwner {
   streamDone(stream: QuicStreamConn): void;
 }
 
+/**
+ * Decides whether a write of `bytes` may go now: `undefined` for yes, or a promise that resolves
+ * when it may (see {@linkcode QuicStreamConn.gateWrites}).
+ */
+export type QuicWriteGate = (bytes: number) => Promise<void> | undefined;
+
 /** A bidirectional QUIC stream. `closeWrite()` sends FIN; `close()` stops and resets what is unfinished. */
 export class QuicStreamConn implements Conn {
   readonly #backend: QuicStreamBackend;
   readonly #owner: QuicStreamOwner;
+  #gate: QuicWriteGate | undefined;
   #readDone = false;
   #writeDone = false;
   #isClosed = false;
@@ -65,6 +72,15 @@ export class QuicStreamConn implements Conn {
   /** The peer's UDP address. */
   get remoteAddr(): NetAddr {
     return this.#owner.remoteAddr;
+  }
+
+  /**
+   * Makes every later write wait for `gate` first (a sender's own pacing on top of QUIC flow
+   * control, as the reverse tunnel's `stream-pacing` does). One gate per stream; a later call
+   * replaces it.
+   */
+  gateWrites(gate: QuicWriteGate): void {
+    this.#gate = gate;
   }
 
   /** True once the stream is done. */
@@ -126,6 +142,11 @@ export class QuicStreamConn implements Conn {
 
   async #write(chunk: Uint8Array): Promise<void> {
     if (this.#writeDone) throw this.#failure ?? this.#closedError("write");
+    const waiting = this.#gate?.(chunk.byteLength);
+    if (waiting) {
+      await waiting;
+      if (this.#writeDone) throw this.#failure ?? this.#closedError("write");
+    }
     try {
       await this.#backend.write(chunk);
     } catch (error) {

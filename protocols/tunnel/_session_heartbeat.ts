@@ -15,17 +15,6 @@ export const HEARTBEAT_DATAGRAM_BYTES = 9;
 const PING = 1;
 const PONG = 2;
 
-/**
- * The capabilities of `offered` that `session` can serve: `datagram-heartbeat` needs datagrams.
- *
- * @param offered The capabilities of this side.
- * @param session The session they are for.
- * @returns `offered`, less what the session cannot carry.
- */
-export function sessionCapabilities(offered: readonly string[], session: TransportSession): string[] {
-  return offered.filter((c) => c !== DATAGRAM_HEARTBEAT_CAPABILITY || session.datagrams !== undefined);
-}
-
 /** Where heartbeats travel on `session`, given the negotiated capabilities. */
 export function heartbeatPath(capabilities: readonly string[], session: TransportSession): HeartbeatPath {
   return capabilities.includes(DATAGRAM_HEARTBEAT_CAPABILITY) && session.datagrams ? "datagram" : "control";

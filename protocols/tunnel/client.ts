@@ -14,12 +14,9 @@ import { type ResolvedTunnelClientConfig, resolveTunnelClientConfig, type Tunnel
 import { ControlChannel } from "./control_channel.ts";
 import type { HeartbeatPath, HeartbeatStats } from "./heartbeat.ts";
 import { TunnelError, type TunnelErrorCode } from "./errors.ts";
-import {
-  DATAGRAM_HEARTBEAT_CAPABILITY,
-  heartbeatPath,
-  sessionCapabilities,
-  SessionHeartbeat,
-} from "./_session_heartbeat.ts";
+import { DATAGRAM_HEARTBEAT_CAPABILITY, heartbeatPath, SessionHeartbeat } from "./_session_heartbeat.ts";
+import { sessionCapabilities } from "./_session_capabilities.ts";
+import { pacingOf, STREAM_PACING_CAPABILITY, type StreamPacingStats } from "./stream_pacing.ts";
 import type { ControlMessage, RegisteredMessage, WelcomeMessage } from "./messages.ts";
 import { encodeProxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
 import { type QuicConnect, quicDialer } from "./quic_transport.ts";
@@ -29,7 +26,12 @@ import { type IncomingStream, muxDialer, type SessionDialer, type TransportSessi
  * Capabilities this client asks for; `datagram-heartbeat` only on a session with datagrams (QUIC
  * with RFC 9221), see docs/PROTOCOL.md section 7.1.
  */
-export const CLIENT_CAPABILITIES: readonly string[] = ["resume", "proxy-protocol", DATAGRAM_HEARTBEAT_CAPABILITY];
+export const CLIENT_CAPABILITIES: readonly string[] = [
+  "resume",
+  "proxy-protocol",
+  DATAGRAM_HEARTBEAT_CAPABILITY,
+  STREAM_PACING_CAPABILITY,
+];
 
 /** What the server answered for one service. */
 export type ServiceStatus =
@@ -200,6 +202,14 @@ export class TunnelClient implements AsyncDisposable {
     return this.#heartbeat?.stats();
   }
 
+  /**
+   * The session's bulk-stream pacing (docs/PROTOCOL.md section 7.2) while connected over QUIC;
+   * `undefined` otherwise (the TLS/TCP mux paces by itself).
+   */
+  get pacing(): StreamPacingStats | undefined {
+    return this.#session?.pacing?.stats();
+  }
+
   async #run(): Promise<void> {
     let attempt = 0;
     while (!this.#stopping.signal.aborted) {
@@ -260,6 +270,9 @@ export class TunnelClient implements AsyncDisposable {
         throw new TunnelError("auth_failed", "the server could not prove that it knows the token; check serverAddr");
       }
       this.#sessionId = challenge.sessionId;
+      if (challenge.capabilities.includes(STREAM_PACING_CAPABILITY)) {
+        session.pacing?.enable((probe) => control.send(probe));
+      }
       return { session, control, welcome, capabilities: challenge.capabilities };
     } catch (error) {
       // A peer that closes with a code (QUIC's CONNECTION_CLOSE, the mux's RST) says why; that
@@ -341,6 +354,12 @@ export class TunnelClient implements AsyncDisposable {
             break;
           case "pong":
             heartbeat.controlPong(message.seq);
+            break;
+          case "probe":
+            await control.send(pacingOf(session, message).answer(message));
+            break;
+          case "probe_ack":
+            pacingOf(session, message).acknowledged(message);
             break;
           case "goaway":
             return outcome = {

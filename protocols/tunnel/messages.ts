@@ -170,6 +170,25 @@ export interface PongMessage {
   seq: number;
 }
 
+/**
+ * A pacing probe (capability `stream-pacing`, QUIC only), either direction: its round trip, sent
+ * beside the sender's bulk data, steers the sender's pacing (section 7.2).
+ */
+export interface ProbeMessage {
+  /** Always `"probe"`. */
+  type: "probe";
+  /** A u32 sequence number. */
+  seq: number;
+}
+
+/** Answer to `probe`, sent at once. */
+export interface ProbeAckMessage {
+  /** Always `"probe_ack"`. */
+  type: "probe_ack";
+  /** The `seq` of the answered `probe`. */
+  seq: number;
+}
+
 /** An error, before closing or for one request. */
 export interface ErrorMessage {
   /** Always `"error"`. */
@@ -203,6 +222,8 @@ export type ControlMessage =
   | UnregisterMessage
   | PingMessage
   | PongMessage
+  | ProbeMessage
+  | ProbeAckMessage
   | ErrorMessage
   | GoawayMessage;
 
@@ -375,6 +396,8 @@ const READERS: { [K in ControlMessageType]: (f: Fields) => Extract<ControlMessag
     sentAt: f.number("sentAt", 0, Number.MAX_SAFE_INTEGER),
   }),
   pong: (f) => ({ type: "pong", seq: f.integer("seq", 0, U32) }),
+  probe: (f) => ({ type: "probe", seq: f.integer("seq", 0, U32) }),
+  probe_ack: (f) => ({ type: "probe_ack", seq: f.integer("seq", 0, U32) }),
   error: (f) => ({ type: "error", code: f.oneOf("code", CODES), message: f.string("message", MAX_TEXT_CHARS) }),
   goaway(f) {
     const message: GoawayMessage = {

@@ -43,6 +43,7 @@ export {
 } from "./config.ts";
 export { TUNNEL_ERROR_NUMBERS, TunnelError, type TunnelErrorCode } from "./errors.ts";
 export type { HeartbeatPath, HeartbeatStats } from "./heartbeat.ts";
+export { STREAM_PACING_CAPABILITY, type StreamPacingStats } from "./stream_pacing.ts";
 export type { PublicServiceStats } from "./public_service.ts";
 export { encodeProxyHeader, type ProxiedAddrs, type ProxyProtocolVersion } from "./proxy_protocol.ts";
 export {

@@ -9,6 +9,7 @@ import type { Conn, DialAddr, Incoming, ListenAddr, NetAddr } from "../types.ts"
 import { TUNNEL_ERROR_NUMBERS, TunnelError, tunnelErrorCodeOf } from "./errors.ts";
 import { decodeStreamHeader, encodeStreamHeader, MAX_STREAM_HEADER_BYTES, type StreamHeader } from "./stream_header.ts";
 import { HEARTBEAT_DATAGRAM_BYTES } from "./_session_heartbeat.ts";
+import { QuicStreamPacing } from "./stream_pacing.ts";
 import type {
   IncomingStream,
   PendingSession,
@@ -112,12 +113,15 @@ export class QuicTransportSession implements TransportSession {
   readonly kind = "quic" as const;
   /** The control stream. */
   readonly control: Conn;
+  /** Pacing of bulk streams, once both sides negotiated `stream-pacing`. */
+  readonly pacing: QuicStreamPacing = new QuicStreamPacing();
   readonly #conn: QuicConnectionLike;
   #closed = false;
 
   private constructor(conn: QuicConnectionLike, control: Conn) {
     this.#conn = conn;
     this.control = control;
+    conn.closed.then(() => this.pacing.close());
   }
 
   /** Client side: opens the control stream (the first bidirectional stream). */
@@ -179,6 +183,7 @@ export class QuicTransportSession implements TransportSession {
   /** Opens a stream and writes its header. */
   async openStream(header: StreamHeader, options?: { signal?: AbortSignal }): Promise<Conn> {
     const stream = await this.#conn.openStream(options);
+    this.pacing.track(stream);
     const writer = stream.writable.getWriter();
     try {
       await writer.write(encodeStreamHeader(header));
@@ -194,6 +199,7 @@ export class QuicTransportSession implements TransportSession {
   /** The server's streams, each with its header read; a stream with a bad header is closed and skipped. */
   async *incomingStreams(): AsyncIterable<IncomingStream> {
     for await (const stream of this.#conn.incomingStreams()) {
+      this.pacing.track(stream);
       const headerDeadline = AbortSignal.timeout(10_000);
       try {
         yield await readHeader(stream, headerDeadline);

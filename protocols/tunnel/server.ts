@@ -22,12 +22,9 @@ import {
 import { ControlChannel } from "./control_channel.ts";
 import type { HeartbeatPath, HeartbeatStats } from "./heartbeat.ts";
 import { TunnelError, type TunnelErrorCode } from "./errors.ts";
-import {
-  DATAGRAM_HEARTBEAT_CAPABILITY,
-  heartbeatPath,
-  sessionCapabilities,
-  SessionHeartbeat,
-} from "./_session_heartbeat.ts";
+import { DATAGRAM_HEARTBEAT_CAPABILITY, heartbeatPath, SessionHeartbeat } from "./_session_heartbeat.ts";
+import { sessionCapabilities } from "./_session_capabilities.ts";
+import { pacingOf, STREAM_PACING_CAPABILITY, type StreamPacingStats } from "./stream_pacing.ts";
 import type {
   ControlMessage,
   HelloMessage,
@@ -44,7 +41,12 @@ import { listenMuxSessions, type PendingSession, type SessionListener, type Tran
  * Capabilities this server offers (negotiated as the intersection with the client's);
  * `datagram-heartbeat` only on a session with datagrams.
  */
-export const SERVER_CAPABILITIES: readonly string[] = ["resume", "proxy-protocol", DATAGRAM_HEARTBEAT_CAPABILITY];
+export const SERVER_CAPABILITIES: readonly string[] = [
+  "resume",
+  "proxy-protocol",
+  DATAGRAM_HEARTBEAT_CAPABILITY,
+  STREAM_PACING_CAPABILITY,
+];
 
 /** Events a {@linkcode TunnelServer} reports (logging, metrics). Observers must not throw. */
 export interface TunnelServerObserver {
@@ -99,6 +101,8 @@ export interface TunnelClientInfo {
   readonly services: ReadonlyArray<{ name: string; port: number } & PublicServiceStats>;
   /** The session's heartbeat path (`datagram` on QUIC when both sides negotiated it) and counters, while connected. */
   readonly heartbeats: HeartbeatStats | undefined;
+  /** The session's bulk-stream pacing (docs/PROTOCOL.md section 7.2) while connected over QUIC. */
+  readonly pacing: StreamPacingStats | undefined;
 }
 
 /** A client known to the server: its services outlive a session for the resume grace period. */
@@ -296,6 +300,7 @@ export class TunnelServer implements AsyncDisposable {
       session.close(error);
       return this.#refuse(remoteAddr, code, message);
     }
+    if (capabilities.includes(STREAM_PACING_CAPABILITY)) session.pacing?.enable((probe) => control.send(probe));
     await this.#serve(record, session, control, resumed, heartbeatPath(capabilities, session));
   }
 
@@ -423,6 +428,12 @@ export class TunnelServer implements AsyncDisposable {
             break;
           case "pong":
             heartbeat.controlPong(message.seq);
+            break;
+          case "probe":
+            await control.send(pacingOf(session, message).answer(message));
+            break;
+          case "probe_ack":
+            pacingOf(session, message).acknowledged(message);
             break;
           case "goaway":
             goaway = true;
@@ -571,6 +582,7 @@ export class TunnelServer implements AsyncDisposable {
       transport: r.session?.kind,
       services: [...r.services.values()].map((s) => ({ name: s.name, port: s.addr.port, ...s.stats() })),
       heartbeats: r.session ? r.heartbeat?.stats() : undefined,
+      pacing: r.session?.pacing?.stats(),
     }));
   }
 

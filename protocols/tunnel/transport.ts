@@ -6,6 +6,7 @@
  */
 import type { Conn, DialAddr, Incoming, ListenAddr, Listener, NetAddr, Protocol } from "../types.ts";
 import { MuxSession } from "./mux.ts";
+import type { QuicStreamPacing } from "./stream_pacing.ts";
 import { decodeStreamHeader, encodeStreamHeader, type StreamHeader } from "./stream_header.ts";
 import { TunnelError } from "./errors.ts";
 
@@ -50,6 +51,11 @@ export interface TransportSession {
   readonly closeReason: unknown;
   /** Unreliable datagrams, where the transport has them (QUIC with RFC 9221 on both sides). */
   readonly datagrams?: SessionDatagrams | undefined;
+  /**
+   * The session's stream pacing (capability `stream-pacing`), where the transport can do it (QUIC;
+   * the TLS/TCP mux paces by itself). Off until {@linkcode QuicStreamPacing.enable}.
+   */
+  readonly pacing?: QuicStreamPacing | undefined;
 }
 
 /**

@@ -865,7 +865,8 @@ test("QUIC datagrams: both ways, whole; too large is a RangeError; reading after
 });
 
 test("Deno QUIC streams: small streams send first (send order 1) and drop to bulk order after 64 KiB", async () => {
-  const { BULK_SEND_ORDER, DenoStreamBackend, INTERACTIVE_SEND_BYTES, INTERACTIVE_SEND_ORDER } = await import(
+  const { INTERACTIVE_BURST_BYTES: INTERACTIVE_SEND_BYTES } = await import("../../protocols/_send_burst.ts");
+  const { BULK_SEND_ORDER, DenoStreamBackend, INTERACTIVE_SEND_ORDER } = await import(
     "../../protocols/_quic_deno_session.ts"
   );
   const orders: number[] = [];
@@ -897,8 +898,12 @@ test("Deno QUIC streams: small streams send first (send order 1) and drop to bul
 });
 
 test("Deno QUIC streams: a bulk stream gets its interactive order back after a quiet 100 ms window, not before", async () => {
-  const { BULK_SEND_ORDER, DenoStreamBackend, INTERACTIVE_SEND_BYTES, INTERACTIVE_SEND_ORDER, SEND_ORDER_WINDOW_MS } =
-    await import("../../protocols/_quic_deno_session.ts");
+  const { INTERACTIVE_BURST_BYTES: INTERACTIVE_SEND_BYTES, BURST_WINDOW_MS: SEND_ORDER_WINDOW_MS } = await import(
+    "../../protocols/_send_burst.ts"
+  );
+  const { BULK_SEND_ORDER, DenoStreamBackend, INTERACTIVE_SEND_ORDER } = await import(
+    "../../protocols/_quic_deno_session.ts"
+  );
   const orders: number[] = [];
   const writable = Object.defineProperty(new WritableStream<Uint8Array>(), "sendOrder", {
     set: (order: number) => void orders.push(order),

@@ -56,6 +56,8 @@ export const VALID_MESSAGES: ControlMessage[] = [
   { type: "unregister", names: ["db", "web"] },
   { type: "ping", seq: 4294967295, sentAt: 1_700_000_000_000 },
   { type: "pong", seq: 0 },
+  { type: "probe", seq: 17 },
+  { type: "probe_ack", seq: 4294967295 },
   { type: "error", code: "auth_failed", message: "authentication failed" },
   { type: "goaway", code: "shutting_down", message: "the server is stopping" },
   { type: "goaway", code: "shutting_down", message: "restarting", reconnectAfterMs: 1000 },

@@ -169,6 +169,11 @@ test("parseMessage() names the field that is missing, mistyped or out of bounds"
     'Invalid "ping" message: "sentAt" must be a number from 0 to 9007199254740991',
   );
   rejects({ type: "pong" }, 'Invalid "pong" message: "seq" must be an integer from 0 to 4294967295');
+  rejects({ type: "probe", seq: -1 }, 'Invalid "probe" message: "seq" must be an integer from 0 to 4294967295');
+  rejects(
+    { type: "probe_ack", seq: "1" },
+    'Invalid "probe_ack" message: "seq" must be an integer from 0 to 4294967295',
+  );
   rejects({ type: "auth", mac: 5 }, 'Invalid "auth" message: "mac" must be a string');
   rejects(
     { type: "error", code: "auth_failed", message: "x".repeat(1025) },

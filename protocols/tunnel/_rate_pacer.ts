@@ -1,0 +1,169 @@
+/**
+ * Internal: a latency-steered byte rate for the bulk streams of one QUIC tunnel session (sender
+ * side; see `stream_pacing.ts` for the wiring and docs/PROTOCOL.md section 7.2).
+ *
+ * While the session writes interactive bursts beside bulk ones (an interactive write within
+ * {@linkcode PACING_HOLD_MS}), the bulk streams share one token bucket. Its rate follows the round
+ * trip of probes sent beside the bulk data, like the mux's window ({@linkcode BulkPacer}): under
+ * the target (the smallest round trip seen, plus as much again, at least
+ * {@linkcode MIN_QUEUE_DELAY_MS}) it grows by {@linkcode RATE_STEP_BYTES_PER_MS} per sample; above
+ * it, it shrinks by a third. A sample counts as the smaller of it and the one before, since a queue
+ * shows in consecutive round trips and one late answer (the machine was busy) does not; after a
+ * decrease, the next sample does not decrease again. Every {@linkcode PROBE_EVERY_MS} the bulk streams pause for a few
+ * samples so the smallest round trip is measured on empty queues. A rate rather than a window:
+ * QUIC's flow control is not ours to read, and spreading the bulk bytes evenly keeps the
+ * receiver's UDP queue short between samples.
+ * @module
+ */
+import { MIN_QUEUE_DELAY_MS, PACING_HOLD_MS, PING_GIVE_UP_MS, PING_SPACING_MS, PROBE_EVERY_MS } from "./_mux_pacer.ts";
+
+/** The rate pacing starts at, in bytes per millisecond (64 MB/s). */
+export const START_RATE_BYTES_PER_MS = 64 * 1024;
+/** Growth of the rate per sample under the target, in bytes per millisecond. */
+export const RATE_STEP_BYTES_PER_MS = 16 * 1024;
+/** The rate never drops below this, in bytes per millisecond (8 MB/s), so paced streams keep moving. */
+export const MIN_RATE_BYTES_PER_MS = 8 * 1024;
+/** The rate never grows past this (16 GB/s: not a limit in practice). */
+const MAX_RATE_BYTES_PER_MS = 16 * 1024 * 1024;
+/** Factor applied to the rate per sample over the target. */
+const DECREASE_FACTOR = 2 / 3;
+/** Samples taken with the bulk streams paused, every {@linkcode PROBE_EVERY_MS}. */
+const DRAIN_SAMPLES = 3;
+/** Unused budget kept for later, in milliseconds of the rate (timers fire late; a burst stays short). */
+const BUDGET_MS = 2;
+/** Budget always allowed to build up, in bytes (one read of a busy stream). */
+const MIN_BUDGET_BYTES = 64 * 1024;
+
+/** The pacing state of one session. */
+export class BulkRatePacer {
+  /** Bytes per millisecond the paced streams may write together: `Infinity` while not pacing, 0 while draining. */
+  rate = Infinity;
+  /** The rate to go back to after a drain. */
+  #resumeRate = START_RATE_BYTES_PER_MS;
+  /** Budget in bytes; negative: a debt the next writes wait for. */
+  #tokens = 0;
+  #refilledAt = 0;
+  #lastInteractive = -Infinity;
+  /** The stream that wrote the last interactive burst: it is never paced, even when its source later sends a lot. */
+  #interactiveStream: unknown = undefined;
+  #minRtt = Infinity;
+  #lastDrain = -Infinity;
+  #drainLeft = 0;
+  #pingSentAt = -Infinity;
+  #pingOutstanding = false;
+  /** The sample before this one (the decisions use the smaller of the two). */
+  #previousRtt = Infinity;
+  #justDecreased = false;
+
+  /** True while the session paces its bulk streams. */
+  get pacing(): boolean {
+    return this.rate !== Infinity;
+  }
+
+  /** `stream` writes an interactive burst at `now` (ms): pacing starts, or goes on. */
+  noteInteractive(stream: unknown, now: number): void {
+    this.#lastInteractive = now;
+    this.#interactiveStream = stream;
+    if (this.rate === Infinity) {
+      this.rate = this.#resumeRate = START_RATE_BYTES_PER_MS;
+      this.#tokens = MIN_BUDGET_BYTES;
+      this.#refilledAt = now;
+    }
+  }
+
+  /** True when writes of bulk stream `stream` wait for the budget now. */
+  paces(stream: unknown): boolean {
+    return this.rate !== Infinity && stream !== this.#interactiveStream;
+  }
+
+  /**
+   * Takes `bytes` from the budget at `now` (ms) if there is any left.
+   * @returns 0 when the bytes may go now (and were taken), else the milliseconds until there is
+   * budget again (`Infinity` while draining: until the next sample).
+   */
+  take(bytes: number, now: number): number {
+    if (this.rate === Infinity) return 0;
+    if (this.rate === 0) return Infinity;
+    this.#refill(now);
+    if (this.#tokens <= 0) return -this.#tokens / this.rate || Number.MIN_VALUE;
+    this.#tokens -= bytes;
+    return 0;
+  }
+
+  /**
+   * Bulk bytes go out at `now` (ms). Returns true when the caller should send a probe now (and then
+   * report its round trip with {@linkcode BulkRatePacer.sample}).
+   */
+  wantPing(now: number): boolean {
+    this.expire(now);
+    if (this.rate === Infinity) return false;
+    if (this.#pingOutstanding && now - this.#pingSentAt < PING_GIVE_UP_MS) return false;
+    if (now - this.#pingSentAt < PING_SPACING_MS) return false;
+    this.#pingOutstanding = true;
+    this.#pingSentAt = now;
+    return true;
+  }
+
+  /** Ends pacing if no interactive burst was written for {@linkcode PACING_HOLD_MS} before `now` (ms). */
+  expire(now: number): void {
+    if (this.rate !== Infinity && now - this.#lastInteractive > PACING_HOLD_MS) this.#stop();
+  }
+
+  /** A probe came back after `rttMs`, at `now` (ms). */
+  sample(rttMs: number, now: number): void {
+    this.#pingOutstanding = false;
+    if (this.rate === Infinity) return;
+    if (rttMs < this.#minRtt) this.#minRtt = rttMs;
+    if (this.#drainLeft > 0) {
+      if (--this.#drainLeft === 0) {
+        this.#previousRtt = Infinity;
+        this.rate = this.#resumeRate;
+        this.#tokens = 0;
+        this.#refilledAt = now;
+      }
+      return;
+    }
+    this.#refill(now);
+    if (now - this.#lastDrain >= PROBE_EVERY_MS) { // the queues empty while paused; the next samples see the bare round trip
+      this.#lastDrain = now;
+      this.#drainLeft = DRAIN_SAMPLES;
+      this.#minRtt = rttMs;
+      this.#resumeRate = this.rate;
+      this.rate = 0;
+      return;
+    }
+    // A queue shows in consecutive samples; one late answer (the machine was busy) does not.
+    const delay = Math.min(rttMs, this.#previousRtt);
+    this.#previousRtt = rttMs;
+    const target = this.#minRtt + Math.max(this.#minRtt, MIN_QUEUE_DELAY_MS);
+    if (delay <= target) this.rate = Math.min(MAX_RATE_BYTES_PER_MS, this.rate + RATE_STEP_BYTES_PER_MS);
+    else if (this.#justDecreased) this.#justDecreased = false; // the sample that caused it is still in `delay`
+    else {
+      this.rate = Math.max(MIN_RATE_BYTES_PER_MS, this.rate * DECREASE_FACTOR);
+      this.#justDecreased = true;
+    }
+  }
+
+  /** The probe failed or was given up: nothing is outstanding any more. */
+  lost(): void {
+    this.#pingOutstanding = false;
+  }
+
+  #refill(now: number): void {
+    if (this.rate > 0 && this.rate !== Infinity) {
+      const budget = Math.max(MIN_BUDGET_BYTES, this.rate * BUDGET_MS);
+      this.#tokens = Math.min(budget, this.#tokens + (now - this.#refilledAt) * this.rate);
+    }
+    this.#refilledAt = now;
+  }
+
+  #stop(): void {
+    this.rate = Infinity;
+    this.#minRtt = Infinity;
+    this.#lastDrain = -Infinity;
+    this.#drainLeft = 0;
+    this.#previousRtt = Infinity;
+    this.#justDecreased = false;
+    this.#interactiveStream = undefined;
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Pacing of bulk streams on a QUIC tunnel session (capability `stream-pacing`,
+ * docs/PROTOCOL.md section 7.2), the QUIC counterpart of the mux's bulk pacing.
+ *
+ * QUIC's flow control lets a bulk stream keep its whole window (about a megabyte on Deno's quinn,
+ * which Deno does not let us lower) in flight. When the receiving process is the slowest stage,
+ * those bytes wait in its UDP socket ahead of an interactive stream's packets. So while a session
+ * writes interactive bursts beside bulk ones, its bulk streams' writes wait for a shared budget
+ * ({@linkcode BulkRatePacer}) whose rate follows the round trip of `probe` messages, each answered
+ * at once by the peer's `probe_ack` on the control channel.
+ * @module
+ */
+import { SendBurst } from "../_send_burst.ts";
+import type { QuicWriteGate } from "../_quic_stream.ts";
+import type { Conn } from "../types.ts";
+import { TunnelError } from "./errors.ts";
+import type { ProbeAckMessage, ProbeMessage } from "./messages.ts";
+import { BulkRatePacer } from "./_rate_pacer.ts";
+import { PING_GIVE_UP_MS, PING_SPACING_MS } from "./_mux_pacer.ts";
+import type { TransportSession } from "./transport.ts";
+
+/** The capability that turns stream pacing on (QUIC sessions only). */
+export const STREAM_PACING_CAPABILITY = "stream-pacing";
+
+/** What a QUIC session's stream pacing is doing (`TunnelClient.pacing`, `TunnelServer.clients()[].pacing`). */
+export interface StreamPacingStats {
+  /** True when both sides negotiated `stream-pacing`. */
+  readonly enabled: boolean;
+  /** The bulk streams' shared rate in bytes per millisecond now: `Infinity` while not pacing, 0 while draining. */
+  readonly rateBytesPerMs: number;
+  /** Probes sent so far. */
+  readonly probes: number;
+  /** Bulk writes that waited for budget so far. */
+  readonly delayedWrites: number;
+}
+
+/** A stream whose writes can be gated (the QUIC protocol's stream conns). */
+interface GateableConn extends Conn {
+  gateWrites(gate: QuicWriteGate): void;
+}
+
+function isGateable(conn: Conn): conn is GateableConn {
+  return typeof (conn as Partial<GateableConn>).gateWrites === "function";
+}
+
+/**
+ * The session's pacing for a `probe` or `probe_ack` from the peer.
+ * @throws {TunnelError} Coded `protocol` when the session did not negotiate `stream-pacing`.
+ */
+export function pacingOf(session: TransportSession, message: ProbeMessage | ProbeAckMessage): QuicStreamPacing {
+  if (session.pacing?.enabled) return session.pacing;
+  throw new TunnelError("protocol", `unexpected ${message.type}: ${STREAM_PACING_CAPABILITY} was not negotiated`);
+}
+
+/** Pacing state of one QUIC session: gates its streams' writes, sends probes, answers the peer's. */
+export class QuicStreamPacing {
+  readonly #pacer = new BulkRatePacer();
+  /** Bulk writes waiting for budget, oldest first. */
+  readonly #waiting: { bytes: number; resolve: () => void }[] = [];
+  #sendProbe: ((probe: ProbeMessage) => Promise<void>) | undefined;
+  #enabled = false;
+  #seq = 0;
+  /** The probe awaited: its seq and send time. */
+  #probe: { seq: number; sentAt: number } | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerDue = 0;
+  #probes = 0;
+  #delayedWrites = 0;
+
+  /** True once {@linkcode QuicStreamPacing.enable} ran: both sides negotiated `stream-pacing`. */
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  /** What pacing is doing now. */
+  stats(): StreamPacingStats {
+    this.#pacer.expire(performance.now());
+    return {
+      enabled: this.#enabled,
+      rateBytesPerMs: this.#pacer.rate,
+      probes: this.#probes,
+      delayedWrites: this.#delayedWrites,
+    };
+  }
+
+  /**
+   * Turns pacing on, once both sides negotiated {@linkcode STREAM_PACING_CAPABILITY}.
+   * @param sendProbe Sends a `probe` on the control channel.
+   */
+  enable(sendProbe: (probe: ProbeMessage) => Promise<void>): void {
+    this.#enabled = true;
+    this.#sendProbe = sendProbe;
+  }
+
+  /** Paces the writes of a stream of this session (opened or accepted), once enabled. */
+  track(stream: Conn): void {
+    if (!this.#sendProbe || !isGateable(stream)) return;
+    const burst = new SendBurst();
+    stream.gateWrites((bytes) => this.#gate(stream, burst, bytes));
+  }
+
+  /** The answer to the peer's `probe`. */
+  answer(probe: ProbeMessage): ProbeAckMessage {
+    return { type: "probe_ack", seq: probe.seq };
+  }
+
+  /** The peer answered a probe: its round trip steers the rate; waiting writes that now fit go. */
+  acknowledged(message: ProbeAckMessage): void {
+    const probe = this.#probe;
+    if (!probe || message.seq !== probe.seq) return; // given up, or not ours
+    this.#probe = undefined;
+    const now = performance.now();
+    this.#pacer.sample(now - probe.sentAt, now);
+    this.#tick(now);
+  }
+
+  /** Ends pacing: waiting writes go, no more probes. Idempotent. */
+  close(): void {
+    this.#sendProbe = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const waiting of this.#waiting.splice(0)) waiting.resolve();
+  }
+
+  /** The write gate of `stream`: undefined when `bytes` may go now. */
+  #gate(stream: Conn, burst: SendBurst, bytes: number): Promise<void> | undefined {
+    const now = performance.now();
+    burst.note(bytes, now);
+    if (!burst.bulk) {
+      this.#pacer.noteInteractive(stream, now);
+      return undefined;
+    }
+    if (!this.#sendProbe || !this.#pacer.paces(stream)) return undefined;
+    this.#probeSoon(now);
+    if (this.#waiting.length === 0 && this.#pacer.take(bytes, now) === 0) return undefined;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#waiting.push({ bytes, resolve });
+    this.#delayedWrites++;
+    this.#tick(now);
+    return promise;
+  }
+
+  /** Lets waiting writes go while there is budget, then sends a probe or sets the timer as needed. */
+  #tick(now: number): void {
+    const waiting = this.#waiting;
+    let wait = 0;
+    while (waiting.length > 0 && (wait = this.#pacer.take(waiting[0].bytes, now)) === 0) waiting.shift()!.resolve();
+    if (waiting.length === 0) return;
+    this.#probeSoon(now);
+    if (!this.#pacer.pacing) { // pacing ended meanwhile: nothing waits any more
+      for (const w of waiting.splice(0)) w.resolve();
+      return;
+    }
+    this.#timerIn(wait === Infinity ? Infinity : wait);
+  }
+
+  /** Sends a probe when the pacer wants one; while writes wait, makes sure the timer looks again. */
+  #probeSoon(now: number): void {
+    const sendProbe = this.#sendProbe;
+    if (!sendProbe) return;
+    const awaited = this.#probe;
+    if (awaited) {
+      if (now - awaited.sentAt < PING_GIVE_UP_MS) return this.#timerIn(awaited.sentAt + PING_GIVE_UP_MS - now);
+      this.#probe = undefined; // unanswered: given up
+      this.#pacer.lost();
+    }
+    if (!this.#pacer.wantPing(now)) {
+      if (this.#pacer.pacing) this.#timerIn(PING_SPACING_MS);
+      return;
+    }
+    const seq = this.#seq = (this.#seq + 1) >>> 0;
+    this.#probe = { seq, sentAt: now };
+    this.#probes++;
+    sendProbe({ type: "probe", seq }).catch(() => {
+      if (this.#probe?.seq !== seq) return;
+      this.#probe = undefined;
+      this.#pacer.lost();
+    });
+  }
+
+  /** Runs {@linkcode QuicStreamPacing.#tick} in `delayMs` while writes wait (an earlier run already due stays). */
+  #timerIn(delayMs: number): void {
+    if (this.#waiting.length === 0 || delayMs === Infinity || !this.#sendProbe) return;
+    const due = performance.now() + delayMs;
+    if (this.#timer !== undefined) {
+      if (this.#timerDue <= due) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timerDue = due;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#tick(performance.now());
+    }, Math.max(1, Math.ceil(delayMs)));
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Pacing of bulk streams on QUIC tunnel sessions (capability `stream-pacing`, PROTOCOL.md section
+ * 7.2): the rate pacer's state machine; the capability negotiated on QUIC and not on TCP; a `probe`
+ * on a session that did not negotiate it is a protocol error; and end to end over QUIC, a bulk
+ * download beside small round trips gets paced while every byte still arrives exact, and pacing
+ * ends once the round trips stop.
+ */
+import assert from "node:assert/strict";
+import { authTranscript, clientMac, randomNonce } from "../../../protocols/tunnel/auth.ts";
+import { PACING_HOLD_MS, PING_GIVE_UP_MS, PING_SPACING_MS } from "../../../protocols/tunnel/_mux_pacer.ts";
+import {
+  BulkRatePacer,
+  MIN_RATE_BYTES_PER_MS,
+  RATE_STEP_BYTES_PER_MS,
+  START_RATE_BYTES_PER_MS,
+} from "../../../protocols/tunnel/_rate_pacer.ts";
+import { STREAM_PACING_CAPABILITY } from "../../../protocols/tunnel/mod.ts";
+import { test } from "../../_util/test.ts";
+import { waitFor } from "../../_util/wait.ts";
+import { bulkTransfer, runLatencyUnderLoad, startLoadTarget } from "./_latency_load.ts";
+import { makeClient, QUIC_TRANSPORT, rawSession, startServer, TCP_TRANSPORT, TOKEN } from "./_tunnel_util.ts";
+
+test("BulkRatePacer: no pacing until an interactive burst; then a drain, growth under the target, cuts above it", () => {
+  const pacer = new BulkRatePacer();
+  const bulk = {}, interactive = {};
+  assert.equal(pacer.pacing, false);
+  assert.equal(pacer.take(1 << 20, 0), 0, "everything goes while not pacing");
+  assert.equal(pacer.wantPing(0), false, "no probes while not pacing");
+  pacer.noteInteractive(interactive, 0);
+  assert.equal(pacer.rate, START_RATE_BYTES_PER_MS);
+  assert.equal(pacer.paces(interactive), false, "the interactive stream itself is not paced");
+  assert.equal(pacer.paces(bulk), true);
+  assert.equal(pacer.wantPing(0), true);
+  assert.equal(pacer.wantPing(0.5), false, "one probe at a time");
+  pacer.sample(0.5, 0.5); // the first sample: a drain, so the bare round trip is measured
+  assert.equal(pacer.rate, 0);
+  assert.equal(pacer.take(1, 0.6), Infinity, "nothing goes while draining");
+  for (let i = 0; i < 3; i++) pacer.sample(0.2, 1 + i);
+  assert.equal(pacer.rate, START_RATE_BYTES_PER_MS, "back to the rate before the drain");
+  pacer.sample(0.3, 5); // under 0.2 + max(0.2, 0.1): grows
+  assert.equal(pacer.rate, START_RATE_BYTES_PER_MS + RATE_STEP_BYTES_PER_MS);
+  pacer.sample(0.9, 6); // one late answer: the smaller of it and the one before (0.3) is under the target
+  assert.equal(pacer.rate, START_RATE_BYTES_PER_MS + 2 * RATE_STEP_BYTES_PER_MS);
+  pacer.sample(0.8, 7); // two in a row over the target: a queue, cut by a third
+  const cut = (START_RATE_BYTES_PER_MS + 2 * RATE_STEP_BYTES_PER_MS) * 2 / 3;
+  assert.equal(pacer.rate, cut);
+  pacer.sample(0.8, 8); // the sample after a cut does not cut again
+  assert.equal(pacer.rate, cut);
+  for (let i = 0; i < 40; i++) pacer.sample(5, 9 + i);
+  assert.equal(pacer.rate, MIN_RATE_BYTES_PER_MS, "never below the floor");
+});
+
+test("BulkRatePacer: the budget lets bytes go at the rate, with a short burst at most", () => {
+  const pacer = new BulkRatePacer();
+  pacer.noteInteractive({}, 0);
+  const rate = pacer.rate; // bytes per ms
+  assert.equal(pacer.take(64 * 1024, 0), 0, "a first write goes at once");
+  const wait = pacer.take(1024, 0);
+  assert.ok(wait > 0 && wait <= (64 * 1024) / rate + 1e-9, `waits for the debt to be paid: ${wait} ms`);
+  assert.equal(pacer.take(1024, wait), 0, "and goes once it is");
+  // A long pause does not bank more than a short burst.
+  let sent = 0;
+  while (pacer.take(16 * 1024, 1_000) === 0) sent += 16 * 1024;
+  assert.ok(sent <= Math.max(64 * 1024, rate * 2) + 16 * 1024, `burst of ${sent} bytes after a pause`);
+});
+
+test("BulkRatePacer: one probe at a time, spaced, an unanswered one given up; pacing ends after the hold", () => {
+  const pacer = new BulkRatePacer();
+  pacer.noteInteractive({}, 0);
+  assert.equal(pacer.wantPing(10), true);
+  pacer.noteInteractive({}, 500);
+  assert.equal(pacer.wantPing(600), false, "still awaited");
+  pacer.noteInteractive({}, 1_000);
+  assert.equal(pacer.wantPing(10 + PING_GIVE_UP_MS), true, "given up after the deadline: a new one");
+  pacer.sample(0.1, 1_010.2);
+  assert.equal(pacer.wantPing(1_010 + PING_SPACING_MS / 2), false, "spaced from the last one sent");
+  assert.equal(pacer.wantPing(1_010 + PING_SPACING_MS), true);
+  pacer.expire(1_000 + PACING_HOLD_MS);
+  assert.equal(pacer.pacing, true, "still within the hold");
+  pacer.expire(1_000 + PACING_HOLD_MS + 1);
+  assert.equal(pacer.pacing, false);
+  assert.equal(pacer.take(1 << 20, 3_000), 0);
+  assert.equal(pacer.wantPing(3_000), false);
+});
+
+test("stream-pacing is negotiated on QUIC and never on the TLS/TCP mux", async () => {
+  for (const transport of [QUIC_TRANSPORT, TCP_TRANSPORT]) {
+    await using server = await startServer(transport);
+    await using client = await makeClient(transport, server.addr!.port, {
+      services: [{ name: "idle", localAddr: "127.0.0.1:9" }],
+    });
+    await client.start();
+    const quic = transport === QUIC_TRANSPORT;
+    assert.equal(client.pacing?.enabled, quic ? true : undefined, transport.name);
+    await waitFor(() => server.clients()[0]?.connected === true, "the session on the server");
+    assert.equal(server.clients()[0].pacing?.enabled, quic ? true : undefined, transport.name);
+    if (quic) {
+      assert.equal(client.pacing!.rateBytesPerMs, Infinity, "nothing paced on an idle session");
+      assert.equal(client.pacing!.probes, 0);
+    }
+  }
+});
+
+test("a probe on a session without stream-pacing is a protocol error", async () => {
+  await using server = await startServer(TCP_TRANSPORT);
+  using raw = await rawSession(server.addr!.port);
+  const clientNonce = randomNonce();
+  // The client offers it; the TCP mux cannot serve it, so the server leaves it out.
+  await raw.control.send({
+    type: "hello",
+    version: 1,
+    capabilities: ["resume", STREAM_PACING_CAPABILITY],
+    clientId: "alice",
+    clientNonce,
+  });
+  const challenge = await raw.control.receive();
+  assert.equal(challenge.type, "challenge");
+  if (challenge.type !== "challenge") return;
+  assert.deepEqual(challenge.capabilities, ["resume"]);
+  const transcript = authTranscript({
+    clientId: "alice",
+    sessionId: challenge.sessionId,
+    capabilities: challenge.capabilities,
+    clientNonce,
+    serverNonce: challenge.serverNonce,
+  });
+  await raw.control.send({ type: "auth", mac: clientMac(TOKEN, transcript) });
+  assert.equal((await raw.control.receive()).type, "welcome");
+  await raw.control.send({ type: "probe", seq: 1 });
+  assert.deepEqual(await raw.control.receive({ signal: AbortSignal.timeout(5_000) }), {
+    type: "error",
+    code: "protocol",
+    message: `unexpected probe: ${STREAM_PACING_CAPABILITY} was not negotiated`,
+  });
+});
+
+for (const direction of ["down", "up"] as const) {
+  // Down: the client writes the bulk into the tunnel and paces it; up: the server does.
+  const sender = direction === "down" ? "client" : "server";
+  test(
+    `reverse tunnel over quic: a bulk ${direction}load beside round trips is paced by the ${sender}, byte-exact, and pacing ends after`,
+    async () => {
+      await using target = await startLoadTarget();
+      await using server = await startServer(QUIC_TRANSPORT);
+      await using client = await makeClient(QUIC_TRANSPORT, server.addr!.port, {
+        services: [{ name: "load", localAddr: `127.0.0.1:${target.port}` }],
+      });
+      await client.start();
+      const port = client.services()[0].remotePort!;
+      const pacing = () => sender === "client" ? client.pacing : server.clients()[0]?.pacing;
+      let minRate = Infinity;
+      const watch = setInterval(() => (minRate = Math.min(minRate, pacing()?.rateBytesPerMs ?? Infinity)), 5);
+      let result;
+      try {
+        result = await runLatencyUnderLoad({
+          port,
+          bulk: () => bulkTransfer(port, 48 * 1024 * 1024, direction),
+          idleRoundTrips: 50,
+          maxLoadedRoundTrips: 100_000,
+          turns: 20,
+        });
+      } finally {
+        clearInterval(watch);
+      }
+      assert.ok(result.bulkIntact, `the bulk arrived damaged or short: ${result.bulkBytes} bytes`);
+      assert.ok(result.repliesExact, "a reply differed from its request");
+      assert.ok(result.loadedMs.length >= 20, `only ${result.loadedMs.length} round trips while the bulk ran`);
+      const stats = pacing()!;
+      assert.ok(stats.probes > 0, `the ${sender} (the bulk's sender) sent probes`);
+      assert.ok(stats.delayedWrites > 0, "bulk writes waited for budget");
+      assert.ok(minRate < Infinity, "a finite rate was seen while the bulk ran");
+      await waitFor(() => pacing()?.rateBytesPerMs === Infinity, "pacing to end", PACING_HOLD_MS + 5_000);
+    },
+    { timeoutMs: 90_000 },
+  );
+}
