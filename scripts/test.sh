@@ -16,6 +16,14 @@ echo "== deno test =="
 # checks again, including each worker module (forward, splice) each time a test starts one.
 "$BIN/deno" test -A --no-check --parallel tests/ 2>&1 | tee "$log/deno.txt"
 deno_rc=${PIPESTATUS[0]}
+# Deno 2.9.6's node:http2 sometimes aborts the whole process inside nghttp2 when a GOAWAY closes a
+# session (denoland/deno#36788, open upstream; README "Runtimes"). That is a runtime crash, not a
+# failed assertion of ours: say so and run the Deno suite once more. Any other failure stands.
+if [[ $deno_rc -eq 134 ]] && grep -q "nghttp2.*Assertion" "$log/deno.txt"; then
+  echo "== deno aborted inside nghttp2 (denoland/deno#36788): running the Deno suite once more =="
+  "$BIN/deno" test -A --no-check --parallel tests/ 2>&1 | tee "$log/deno.txt"
+  deno_rc=${PIPESTATUS[0]}
+fi
 echo "== bun test =="
 "$BIN/bun" test --timeout 90000 tests/ 2>&1 | tee "$log/bun.txt"
 bun_rc=${PIPESTATUS[0]}
