@@ -18,8 +18,9 @@
  * inflates the ratio. `--direct` skips the tunnel (the bulk still in its own process): the floor
  * the machine itself sets. `--ssh` runs the same measurement through `ssh -R` (OpenSSH from
  * Debian, aes128-gcm, both services over one SSH session; `bench/proxies/ssh-reverse.sh`), as
- * the reference a mature C implementation reaches on the same cores. Timings are not asserted
- * anywhere: this only prints.
+ * the reference a mature C implementation reaches on the same cores. With `--procs`,
+ * `--server-runtime` and `--client-runtime` (deno or bun) run the tunnel's ends on other runtimes
+ * (the issue's cross-runtime pairs). Timings are not asserted anywhere: this only prints.
  * @module
  */
 import { spawn } from "node:child_process";
@@ -63,6 +64,8 @@ const { values } = parseArgs({
     procs: { type: "boolean", default: false },
     direct: { type: "boolean", default: false },
     ssh: { type: "boolean", default: false },
+    "server-runtime": { type: "string" },
+    "client-runtime": { type: "string" },
     role: { type: "string" }, // internal: a child process of --procs
     args: { type: "string", multiple: true, default: [] },
   },
@@ -85,11 +88,29 @@ interface Child extends AsyncDisposable {
   send(line: string): void;
 }
 
+/** The runtime a child role runs on: `--server-runtime` / `--client-runtime` (with `--procs`), else this one. */
+function runtimeOf(role: string): string {
+  const chosen = role === "server"
+    ? values["server-runtime"]
+    : role === "client"
+    ? values["client-runtime"]
+    : undefined;
+  if (chosen === undefined || chosen === runtime) return runtime;
+  if (chosen !== "deno" && chosen !== "bun") {
+    throw new Error(`--${role}-runtime must be deno or bun: current value is ${chosen}`);
+  }
+  return chosen;
+}
+
 function child(role: string, args: string[] = []): Child {
   const self = new URL(import.meta.url).pathname;
-  const command = isDeno
-    ? [(globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath(), "run", "-A", self]
-    : [(globalThis as unknown as { process: { execPath: string } }).process.execPath, self];
+  const childRuntime = runtimeOf(role);
+  const execPath = childRuntime === runtime
+    ? isDeno
+      ? (globalThis as unknown as { Deno: { execPath(): string } }).Deno.execPath()
+      : (globalThis as unknown as { process: { execPath: string } }).process.execPath
+    : new URL(`../node_modules/.bin/${childRuntime}`, import.meta.url).pathname;
+  const command = childRuntime === "deno" ? [execPath, "run", "-A", self] : [execPath, self];
   const proc = spawn(command[0], [
     ...command.slice(1),
     "--role",
@@ -246,8 +267,11 @@ async function main(): Promise<void> {
     const loaded = quantile(result.loadedMs, 0.5);
     ratios.push(loaded / idle);
     const gbps = (bulkBytes * 8) / (result.bulkMs / 1000) / 1e9;
+    const runtimes = values.procs && (runtimeOf("server") !== runtime || runtimeOf("client") !== runtime)
+      ? `server ${runtimeOf("server")}, client ${runtimeOf("client")},`
+      : runtime;
     console.log(
-      `${runtime} ${values.direct ? "direct" : values.ssh ? "ssh -R" : transport.name}` +
+      `${runtimes} ${values.direct ? "direct" : values.ssh ? "ssh -R" : transport.name}` +
         `${values.procs ? " procs" : ""} ${direction} ` +
         `${values.mib} MiB: idle p50 ${fmt(idle)} p99 ${fmt(quantile(result.idleMs, 0.99))}; ` +
         `under bulk p50 ${fmt(loaded)} p99 ${fmt(quantile(result.loadedMs, 0.99))} ` +

@@ -44,8 +44,6 @@ export class BulkRatePacer {
   #tokens = 0;
   #refilledAt = 0;
   #lastInteractive = -Infinity;
-  /** The stream that wrote the last interactive burst: it is never paced, even when its source later sends a lot. */
-  #interactiveStream: unknown = undefined;
   #minRtt = Infinity;
   #lastDrain = -Infinity;
   #drainLeft = 0;
@@ -55,15 +53,9 @@ export class BulkRatePacer {
   #previousRtt = Infinity;
   #justDecreased = false;
 
-  /** True while the session paces its bulk streams. */
-  get pacing(): boolean {
-    return this.rate !== Infinity;
-  }
-
-  /** `stream` writes an interactive burst at `now` (ms): pacing starts, or goes on. */
-  noteInteractive(stream: unknown, now: number): void {
+  /** An interactive burst is written at `now` (ms): pacing starts, or goes on. */
+  noteInteractive(now: number): void {
     this.#lastInteractive = now;
-    this.#interactiveStream = stream;
     if (this.rate === Infinity) {
       this.rate = this.#resumeRate = START_RATE_BYTES_PER_MS;
       this.#tokens = MIN_BUDGET_BYTES;
@@ -71,9 +63,9 @@ export class BulkRatePacer {
     }
   }
 
-  /** True when writes of bulk stream `stream` wait for the budget now. */
-  paces(stream: unknown): boolean {
-    return this.rate !== Infinity && stream !== this.#interactiveStream;
+  /** True while bulk writes wait for the budget. */
+  get pacing(): boolean {
+    return this.rate !== Infinity;
   }
 
   /**
@@ -104,6 +96,11 @@ export class BulkRatePacer {
     return true;
   }
 
+  /** The rate at `now` (ms) as {@linkcode BulkRatePacer.expire} would leave it, without changing anything. */
+  rateAt(now: number): number {
+    return now - this.#lastInteractive > PACING_HOLD_MS ? Infinity : this.rate;
+  }
+
   /** Ends pacing if no interactive burst was written for {@linkcode PACING_HOLD_MS} before `now` (ms). */
   expire(now: number): void {
     if (this.rate !== Infinity && now - this.#lastInteractive > PACING_HOLD_MS) this.#stop();
@@ -116,7 +113,7 @@ export class BulkRatePacer {
     if (rttMs < this.#minRtt) this.#minRtt = rttMs;
     if (this.#drainLeft > 0) {
       if (--this.#drainLeft === 0) {
-        this.#previousRtt = Infinity;
+        this.#previousRtt = rttMs; // a bare round trip: a late answer right after the drain does not cut
         this.rate = this.#resumeRate;
         this.#tokens = 0;
         this.#refilledAt = now;
@@ -136,17 +133,27 @@ export class BulkRatePacer {
     const delay = Math.min(rttMs, this.#previousRtt);
     this.#previousRtt = rttMs;
     const target = this.#minRtt + Math.max(this.#minRtt, MIN_QUEUE_DELAY_MS);
+    const justCut = this.#justDecreased; // the sample that caused a cut is still in `delay`
+    this.#justDecreased = false;
     if (delay <= target) this.rate = Math.min(MAX_RATE_BYTES_PER_MS, this.rate + RATE_STEP_BYTES_PER_MS);
-    else if (this.#justDecreased) this.#justDecreased = false; // the sample that caused it is still in `delay`
-    else {
+    else if (!justCut) {
       this.rate = Math.max(MIN_RATE_BYTES_PER_MS, this.rate * DECREASE_FACTOR);
       this.#justDecreased = true;
     }
   }
 
-  /** The probe failed or was given up: nothing is outstanding any more. */
-  lost(): void {
+  /**
+   * The probe failed or was given up at `now` (ms): nothing is outstanding any more, and a drain
+   * ends (without answers it would never end), back to the rate before it.
+   */
+  lost(now: number): void {
     this.#pingOutstanding = false;
+    if (this.#drainLeft > 0) {
+      this.#drainLeft = 0;
+      this.rate = this.#resumeRate;
+      this.#tokens = 0;
+      this.#refilledAt = now;
+    }
   }
 
   #refill(now: number): void {
@@ -164,6 +171,5 @@ export class BulkRatePacer {
     this.#drainLeft = 0;
     this.#previousRtt = Infinity;
     this.#justDecreased = false;
-    this.#interactiveStream = undefined;
   }
 }

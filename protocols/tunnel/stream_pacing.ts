@@ -10,7 +10,7 @@
  * at once by the peer's `probe_ack` on the control channel.
  * @module
  */
-import { SendBurst } from "../_send_burst.ts";
+import { BURST_WINDOW_MS, SendBurst } from "../_send_burst.ts";
 import type { QuicWriteGate } from "../_quic_stream.ts";
 import type { Conn } from "../types.ts";
 import { TunnelError } from "./errors.ts";
@@ -26,8 +26,8 @@ export const STREAM_PACING_CAPABILITY = "stream-pacing";
 export interface StreamPacingStats {
   /** True when both sides negotiated `stream-pacing`. */
   readonly enabled: boolean;
-  /** The bulk streams' shared rate in bytes per millisecond now: `Infinity` while not pacing, 0 while draining. */
-  readonly rateBytesPerMs: number;
+  /** The bulk streams' shared rate in bytes per millisecond now; 0 while draining, `null` while not pacing. */
+  readonly rateBytesPerMs: number | null;
   /** Probes sent so far. */
   readonly probes: number;
   /** Bulk writes that waited for budget so far. */
@@ -52,11 +52,33 @@ export function pacingOf(session: TransportSession, message: ProbeMessage | Prob
   throw new TunnelError("protocol", `unexpected ${message.type}: ${STREAM_PACING_CAPABILITY} was not negotiated`);
 }
 
+/** One tracked stream. */
+interface StreamState {
+  /** Tells its interactive writes from bulk ones. */
+  readonly burst: SendBurst;
+  /** When a write of it last waited for budget (ms). */
+  delayedAt: number;
+}
+
+/** A bulk write waiting for budget. */
+interface WaitingWrite {
+  readonly state: StreamState;
+  readonly bytes: number;
+  readonly resolve: () => void;
+}
+
+/**
+ * A stream whose writes waited for budget within this long (ms) stays bulk, even if the waits made
+ * its windows look quiet to {@linkcode SendBurst}: pacing must not turn what it slows into an
+ * interactive stream.
+ */
+const DELAYED_STAYS_BULK_MS = 2 * BURST_WINDOW_MS;
+
 /** Pacing state of one QUIC session: gates its streams' writes, sends probes, answers the peer's. */
 export class QuicStreamPacing {
   readonly #pacer = new BulkRatePacer();
-  /** Bulk writes waiting for budget, oldest first. */
-  readonly #waiting: { bytes: number; resolve: () => void }[] = [];
+  /** Bulk writes waiting for budget, oldest first (at most one per stream: a stream writes one chunk at a time). */
+  readonly #waiting: WaitingWrite[] = [];
   #sendProbe: ((probe: ProbeMessage) => Promise<void>) | undefined;
   #enabled = false;
   #seq = 0;
@@ -74,10 +96,10 @@ export class QuicStreamPacing {
 
   /** What pacing is doing now. */
   stats(): StreamPacingStats {
-    this.#pacer.expire(performance.now());
+    const rate = this.#pacer.rateAt(performance.now());
     return {
       enabled: this.#enabled,
-      rateBytesPerMs: this.#pacer.rate,
+      rateBytesPerMs: rate === Infinity ? null : rate,
       probes: this.#probes,
       delayedWrites: this.#delayedWrites,
     };
@@ -95,8 +117,9 @@ export class QuicStreamPacing {
   /** Paces the writes of a stream of this session (opened or accepted), once enabled. */
   track(stream: Conn): void {
     if (!this.#sendProbe || !isGateable(stream)) return;
-    const burst = new SendBurst();
-    stream.gateWrites((bytes) => this.#gate(stream, burst, bytes));
+    const state: StreamState = { burst: new SendBurst(), delayedAt: -Infinity };
+    stream.gateWrites((bytes) => this.#gate(state, bytes));
+    stream.closed.then(() => this.#drop(state));
   }
 
   /** The answer to the peer's `probe`. */
@@ -122,19 +145,21 @@ export class QuicStreamPacing {
     for (const waiting of this.#waiting.splice(0)) waiting.resolve();
   }
 
-  /** The write gate of `stream`: undefined when `bytes` may go now. */
-  #gate(stream: Conn, burst: SendBurst, bytes: number): Promise<void> | undefined {
+  /** The write gate of a stream: undefined when `bytes` may go now. */
+  #gate(state: StreamState, bytes: number): Promise<void> | undefined {
     const now = performance.now();
-    burst.note(bytes, now);
-    if (!burst.bulk) {
-      this.#pacer.noteInteractive(stream, now);
+    state.burst.note(bytes, now);
+    if (!state.burst.bulk && now - state.delayedAt >= DELAYED_STAYS_BULK_MS) {
+      this.#pacer.noteInteractive(now);
       return undefined;
     }
-    if (!this.#sendProbe || !this.#pacer.paces(stream)) return undefined;
+    this.#pacer.expire(now);
+    if (!this.#sendProbe || !this.#pacer.pacing) return undefined;
     this.#probeSoon(now);
     if (this.#waiting.length === 0 && this.#pacer.take(bytes, now) === 0) return undefined;
     const { promise, resolve } = Promise.withResolvers<void>();
-    this.#waiting.push({ bytes, resolve });
+    this.#waiting.push({ state, bytes, resolve });
+    state.delayedAt = now;
     this.#delayedWrites++;
     this.#tick(now);
     return promise;
@@ -142,13 +167,16 @@ export class QuicStreamPacing {
 
   /** Lets waiting writes go while there is budget, then sends a probe or sets the timer as needed. */
   #tick(now: number): void {
+    this.#pacer.expire(now);
     const waiting = this.#waiting;
     let wait = 0;
-    while (waiting.length > 0 && (wait = this.#pacer.take(waiting[0].bytes, now)) === 0) waiting.shift()!.resolve();
+    while (waiting.length > 0 && (wait = this.#pacer.take(waiting[0].bytes, now)) === 0) {
+      this.#release(waiting.shift()!, now);
+    }
     if (waiting.length === 0) return;
     this.#probeSoon(now);
     if (!this.#pacer.pacing) { // pacing ended meanwhile: nothing waits any more
-      for (const w of waiting.splice(0)) w.resolve();
+      for (const w of waiting.splice(0)) this.#release(w, now);
       return;
     }
     this.#timerIn(wait === Infinity ? Infinity : wait);
@@ -162,7 +190,7 @@ export class QuicStreamPacing {
     if (awaited) {
       if (now - awaited.sentAt < PING_GIVE_UP_MS) return this.#timerIn(awaited.sentAt + PING_GIVE_UP_MS - now);
       this.#probe = undefined; // unanswered: given up
-      this.#pacer.lost();
+      this.#pacer.lost(now);
     }
     if (!this.#pacer.wantPing(now)) {
       if (this.#pacer.pacing) this.#timerIn(PING_SPACING_MS);
@@ -171,11 +199,26 @@ export class QuicStreamPacing {
     const seq = this.#seq = (this.#seq + 1) >>> 0;
     this.#probe = { seq, sentAt: now };
     this.#probes++;
+    this.#timerIn(PING_GIVE_UP_MS); // writes waiting on its answer look again if none comes
     sendProbe({ type: "probe", seq }).catch(() => {
       if (this.#probe?.seq !== seq) return;
       this.#probe = undefined;
-      this.#pacer.lost();
+      const now = performance.now();
+      this.#pacer.lost(now);
+      this.#tick(now);
     });
+  }
+
+  /** Lets a waiting write go. */
+  #release(waiting: WaitingWrite, now: number): void {
+    waiting.state.delayedAt = now;
+    waiting.resolve();
+  }
+
+  /** A stream ended: its waiting write (if any) goes at once, without taking budget; its own write then fails. */
+  #drop(state: StreamState): void {
+    const i = this.#waiting.findIndex((w) => w.state === state);
+    if (i >= 0) this.#waiting.splice(i, 1)[0].resolve();
   }
 
   /** Runs {@linkcode QuicStreamPacing.#tick} in `delayMs` while writes wait (an earlier run already due stays). */

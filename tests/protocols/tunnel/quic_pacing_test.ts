@@ -15,21 +15,21 @@ import {
   START_RATE_BYTES_PER_MS,
 } from "../../../protocols/tunnel/_rate_pacer.ts";
 import { STREAM_PACING_CAPABILITY } from "../../../protocols/tunnel/mod.ts";
+import { QuicStreamPacing } from "../../../protocols/tunnel/stream_pacing.ts";
+import type { Conn } from "../../../protocols/types.ts";
 import { test } from "../../_util/test.ts";
-import { waitFor } from "../../_util/wait.ts";
+import { sleep as delay, waitFor } from "../../_util/wait.ts";
 import { bulkTransfer, runLatencyUnderLoad, startLoadTarget } from "./_latency_load.ts";
 import { makeClient, QUIC_TRANSPORT, rawSession, startServer, TCP_TRANSPORT, TOKEN } from "./_tunnel_util.ts";
 
 test("BulkRatePacer: no pacing until an interactive burst; then a drain, growth under the target, cuts above it", () => {
   const pacer = new BulkRatePacer();
-  const bulk = {}, interactive = {};
   assert.equal(pacer.pacing, false);
   assert.equal(pacer.take(1 << 20, 0), 0, "everything goes while not pacing");
   assert.equal(pacer.wantPing(0), false, "no probes while not pacing");
-  pacer.noteInteractive(interactive, 0);
+  pacer.noteInteractive(0);
   assert.equal(pacer.rate, START_RATE_BYTES_PER_MS);
-  assert.equal(pacer.paces(interactive), false, "the interactive stream itself is not paced");
-  assert.equal(pacer.paces(bulk), true);
+  assert.equal(pacer.pacing, true);
   assert.equal(pacer.wantPing(0), true);
   assert.equal(pacer.wantPing(0.5), false, "one probe at a time");
   pacer.sample(0.5, 0.5); // the first sample: a drain, so the bare round trip is measured
@@ -52,7 +52,7 @@ test("BulkRatePacer: no pacing until an interactive burst; then a drain, growth 
 
 test("BulkRatePacer: the budget lets bytes go at the rate, with a short burst at most", () => {
   const pacer = new BulkRatePacer();
-  pacer.noteInteractive({}, 0);
+  pacer.noteInteractive(0);
   const rate = pacer.rate; // bytes per ms
   assert.equal(pacer.take(64 * 1024, 0), 0, "a first write goes at once");
   const wait = pacer.take(1024, 0);
@@ -66,11 +66,11 @@ test("BulkRatePacer: the budget lets bytes go at the rate, with a short burst at
 
 test("BulkRatePacer: one probe at a time, spaced, an unanswered one given up; pacing ends after the hold", () => {
   const pacer = new BulkRatePacer();
-  pacer.noteInteractive({}, 0);
+  pacer.noteInteractive(0);
   assert.equal(pacer.wantPing(10), true);
-  pacer.noteInteractive({}, 500);
+  pacer.noteInteractive(500);
   assert.equal(pacer.wantPing(600), false, "still awaited");
-  pacer.noteInteractive({}, 1_000);
+  pacer.noteInteractive(1_000);
   assert.equal(pacer.wantPing(10 + PING_GIVE_UP_MS), true, "given up after the deadline: a new one");
   pacer.sample(0.1, 1_010.2);
   assert.equal(pacer.wantPing(1_010 + PING_SPACING_MS / 2), false, "spaced from the last one sent");
@@ -81,6 +81,142 @@ test("BulkRatePacer: one probe at a time, spaced, an unanswered one given up; pa
   assert.equal(pacer.pacing, false);
   assert.equal(pacer.take(1 << 20, 3_000), 0);
   assert.equal(pacer.wantPing(3_000), false);
+});
+
+test("BulkRatePacer: a given-up probe ends a drain (no answers must not stop the bulk for good)", () => {
+  const pacer = new BulkRatePacer();
+  pacer.noteInteractive(0);
+  assert.equal(pacer.wantPing(0), true);
+  pacer.sample(0.3, 0.3); // the first sample starts a drain
+  assert.equal(pacer.rate, 0);
+  assert.equal(pacer.wantPing(1.5), true);
+  pacer.lost(1.5 + PING_GIVE_UP_MS); // never answered
+  assert.equal(pacer.rate, START_RATE_BYTES_PER_MS, "the rate before the drain");
+  assert.equal(pacer.take(1024, 1.5 + PING_GIVE_UP_MS + 1), 0);
+});
+
+/** A QUIC stream by shape: its writes go through the gate, like `QuicStreamConn`'s. */
+function fakeStream() {
+  const closed = Promise.withResolvers<void>();
+  let gate: ((bytes: number) => Promise<void> | undefined) | undefined;
+  const stream = {
+    closed: closed.promise,
+    gateWrites: (g: typeof gate) => void (gate = g),
+    close: () => closed.resolve(),
+    /** Resolves once the gate lets `bytes` go; `waited` says whether it had to wait. */
+    async write(bytes: number): Promise<{ waited: boolean }> {
+      const waiting = gate!(bytes);
+      if (waiting) await waiting;
+      return { waited: waiting !== undefined };
+    },
+  };
+  return stream as typeof stream & Conn;
+}
+
+/** A session's pacing whose peer answers each probe after `answerMs()` ms, or never when that says `undefined`. */
+function pacingWithPeer(answerMs: (probe: number) => number | undefined) {
+  const pacing = new QuicStreamPacing();
+  let probes = 0;
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  pacing.enable((probe) => {
+    const after = answerMs(++probes);
+    if (after !== undefined) {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        pacing.acknowledged({ type: "probe_ack", seq: probe.seq });
+      }, after);
+      timers.add(timer);
+    }
+    return Promise.resolve();
+  });
+  return {
+    pacing,
+    close() {
+      for (const timer of timers) clearTimeout(timer);
+      pacing.close();
+    },
+  };
+}
+
+test("QuicStreamPacing: with a peer that stops answering, waiting bulk writes still go on (a probe is given up after a second)", async () => {
+  let answering = true;
+  const { pacing, close } = pacingWithPeer(() => answering ? 1 : undefined);
+  try {
+    const interactive = fakeStream(), bulk = fakeStream();
+    pacing.track(interactive);
+    pacing.track(bulk);
+    await interactive.write(100);
+    await bulk.write(128 * 1024); // bulk from here on
+    await waitFor(() => pacing.stats().rateBytesPerMs === 0, "the first drain");
+    answering = false;
+    const started = performance.now();
+    let moved = 0;
+    while (performance.now() - started < 5_000 && moved < 4 * 1024 * 1024) {
+      await bulk.write(64 * 1024);
+      moved += 64 * 1024;
+      await interactive.write(10); // interactive traffic goes on: pacing stays on
+    }
+    assert.equal(moved, 4 * 1024 * 1024, `only ${moved} bytes moved in 5 s with an unanswering peer`);
+    assert.notEqual(pacing.stats().rateBytesPerMs, null, "still pacing");
+  } finally {
+    close();
+  }
+});
+
+test("QuicStreamPacing: a stream closed while its write waits is let go at once, and writes wait no more once pacing ends", async () => {
+  const { pacing, close } = pacingWithPeer((n) => n === 1 ? 0 : undefined); // the first answer starts a drain
+  try {
+    const interactive = fakeStream(), bulk = fakeStream(), other = fakeStream();
+    for (const s of [interactive, bulk, other]) pacing.track(s);
+    await interactive.write(100);
+    await bulk.write(128 * 1024); // the first probe goes out; its answer starts a drain that no answer ends
+    await waitFor(() => pacing.stats().rateBytesPerMs === 0, "a drain");
+    const settled = bulk.write(64 * 1024).then(() => "settled");
+    assert.equal(await Promise.race([settled, delay(20).then(() => "waiting")]), "waiting");
+    bulk.close();
+    assert.equal(await Promise.race([settled, delay(200).then(() => "still waiting")]), "settled");
+    // Once no interactive write came for the hold, nothing is paced: bulk writes go at once.
+    await waitFor(() => pacing.stats().rateBytesPerMs === null, "pacing to end", PACING_HOLD_MS + 3_000);
+    for (let i = 0; i < 20; i++) assert.equal((await other.write(1024 * 1024)).waited, false);
+  } finally {
+    close();
+  }
+});
+
+test("QuicStreamPacing: twenty bulk streams held at the slowest rate stay paced (never counted interactive), and pacing ends after the hold", async () => {
+  // The peer answers fast while the bulk pauses and slowly otherwise: a queue, so the rate falls to its floor.
+  let pacing: QuicStreamPacing;
+  const peer = pacingWithPeer(() => pacing.stats().rateBytesPerMs === 0 ? 2 : 10);
+  pacing = peer.pacing;
+  const bulks = Array.from({ length: 20 }, fakeStream);
+  const interactive = fakeStream();
+  let stop = false;
+  let moved = 0;
+  try {
+    for (const s of [interactive, ...bulks]) pacing.track(s);
+    await interactive.write(100);
+    const loops = bulks.map(async (s) => {
+      for (let i = 0; i < 10_000 && !stop; i++) {
+        await s.write(16 * 1024);
+        moved += 16 * 1024;
+      }
+    });
+    const started = performance.now();
+    for (let i = 0; i < 30; i++) { // interactive writes for about 3 s
+      await delay(100);
+      await interactive.write(10);
+    }
+    const elapsedMs = performance.now() - started;
+    // At the floor (8 KiB per ms) 20 streams write about 40 KiB each per 100 ms: windows that look quiet.
+    assert.equal(pacing.stats().rateBytesPerMs, MIN_RATE_BYTES_PER_MS);
+    // The start (64 KiB per ms, cut by a third per two samples) moves a few MiB; then the floor holds.
+    const bound = 8 * 1024 * 1024 + elapsedMs * MIN_RATE_BYTES_PER_MS * 1.25;
+    assert.ok(moved < bound, `${moved} bytes went out in ${elapsedMs.toFixed(0)} ms, over ${bound.toFixed(0)}`);
+    await waitFor(() => pacing.stats().rateBytesPerMs === null, "pacing to end", PACING_HOLD_MS + 3_000);
+  } finally {
+    stop = true;
+    peer.close();
+  }
 });
 
 test("stream-pacing is negotiated on QUIC and never on the TLS/TCP mux", async () => {
@@ -95,7 +231,7 @@ test("stream-pacing is negotiated on QUIC and never on the TLS/TCP mux", async (
     await waitFor(() => server.clients()[0]?.connected === true, "the session on the server");
     assert.equal(server.clients()[0].pacing?.enabled, quic ? true : undefined, transport.name);
     if (quic) {
-      assert.equal(client.pacing!.rateBytesPerMs, Infinity, "nothing paced on an idle session");
+      assert.equal(client.pacing!.rateBytesPerMs, null, "nothing paced on an idle session");
       assert.equal(client.pacing!.probes, 0);
     }
   }
@@ -169,7 +305,7 @@ for (const direction of ["down", "up"] as const) {
       assert.ok(stats.probes > 0, `the ${sender} (the bulk's sender) sent probes`);
       assert.ok(stats.delayedWrites > 0, "bulk writes waited for budget");
       assert.ok(minRate < Infinity, "a finite rate was seen while the bulk ran");
-      await waitFor(() => pacing()?.rateBytesPerMs === Infinity, "pacing to end", PACING_HOLD_MS + 5_000);
+      await waitFor(() => pacing()?.rateBytesPerMs === null, "pacing to end", PACING_HOLD_MS + 5_000);
     },
     { timeoutMs: 90_000 },
   );
