@@ -185,9 +185,9 @@ test("QuicStreamPacing: a stream closed while its write waits is let go at once,
 
 test("QuicStreamPacing: twenty bulk streams held at the slowest rate stay paced (never counted interactive), and pacing ends after the hold", async () => {
   // The peer answers fast while the bulk pauses and slowly otherwise: a queue, so the rate falls to its floor.
-  let pacing: QuicStreamPacing;
-  const peer = pacingWithPeer(() => pacing.stats().rateBytesPerMs === 0 ? 2 : 10);
-  pacing = peer.pacing;
+  const peer: { pacing?: QuicStreamPacing } = {};
+  const { pacing, close } = pacingWithPeer(() => peer.pacing!.stats().rateBytesPerMs === 0 ? 2 : 10);
+  peer.pacing = pacing;
   const bulks = Array.from({ length: 20 }, fakeStream);
   const interactive = fakeStream();
   let stop = false;
@@ -213,9 +213,11 @@ test("QuicStreamPacing: twenty bulk streams held at the slowest rate stay paced 
     const bound = 8 * 1024 * 1024 + elapsedMs * MIN_RATE_BYTES_PER_MS * 1.25;
     assert.ok(moved < bound, `${moved} bytes went out in ${elapsedMs.toFixed(0)} ms, over ${bound.toFixed(0)}`);
     await waitFor(() => pacing.stats().rateBytesPerMs === null, "pacing to end", PACING_HOLD_MS + 3_000);
+    stop = true;
+    await Promise.all(loops);
   } finally {
     stop = true;
-    peer.close();
+    close();
   }
 });
 
