@@ -2,8 +2,8 @@
  * Internal: a latency-steered byte rate for the bulk streams of one QUIC tunnel session (sender
  * side; see `stream_pacing.ts` for the wiring and docs/PROTOCOL.md section 7.2).
  *
- * While the session writes interactive bursts beside bulk ones (an interactive write within
- * {@linkcode PACING_HOLD_MS}), the bulk streams share one token bucket. Its rate follows the round
+ * While the session writes interactive bursts beside bulk ones (an interactive write of another
+ * stream within {@linkcode PACING_HOLD_MS}), the bulk streams share one token bucket. Its rate follows the round
  * trip of probes sent beside the bulk data, like the mux's window ({@linkcode BulkPacer}): under
  * the target (the smallest round trip seen, plus as much again, at least
  * {@linkcode MIN_QUEUE_DELAY_MS}) it grows by {@linkcode RATE_STEP_BYTES_PER_MS} per sample; above
@@ -43,7 +43,9 @@ export class BulkRatePacer {
   /** Budget in bytes; negative: a debt the next writes wait for. */
   #tokens = 0;
   #refilledAt = 0;
-  #lastInteractive = -Infinity;
+  /** The latest interactive write, and the latest one before it from another stream. */
+  #latest: { stream: unknown; at: number } = { stream: undefined, at: -Infinity };
+  #before: { stream: unknown; at: number } = { stream: undefined, at: -Infinity };
   #minRtt = Infinity;
   #lastDrain = -Infinity;
   #drainLeft = 0;
@@ -53,14 +55,26 @@ export class BulkRatePacer {
   #previousRtt = Infinity;
   #justDecreased = false;
 
-  /** An interactive burst is written at `now` (ms): pacing starts, or goes on. */
-  noteInteractive(now: number): void {
-    this.#lastInteractive = now;
+  /** `stream` writes an interactive burst at `now` (ms). */
+  noteInteractive(stream: unknown, now: number): void {
+    if (this.#latest.stream !== stream) this.#before = this.#latest;
+    this.#latest = { stream, at: now };
+  }
+
+  /**
+   * True when a bulk write of `stream` at `now` (ms) is paced: another stream wrote interactive
+   * bytes within {@linkcode PACING_HOLD_MS} (a stream's own first burst never paces it, so a
+   * transfer alone is never paced). Pacing starts with the first such write.
+   */
+  pacesWrite(stream: unknown, now: number): boolean {
+    const other = this.#latest.stream !== stream ? this.#latest : this.#before;
+    if (now - other.at > PACING_HOLD_MS) return false;
     if (this.rate === Infinity) {
       this.rate = this.#resumeRate = START_RATE_BYTES_PER_MS;
       this.#tokens = MIN_BUDGET_BYTES;
       this.#refilledAt = now;
     }
+    return true;
   }
 
   /** True while bulk writes wait for the budget. */
@@ -98,12 +112,12 @@ export class BulkRatePacer {
 
   /** The rate at `now` (ms) as {@linkcode BulkRatePacer.expire} would leave it, without changing anything. */
   rateAt(now: number): number {
-    return now - this.#lastInteractive > PACING_HOLD_MS ? Infinity : this.rate;
+    return now - this.#latest.at > PACING_HOLD_MS ? Infinity : this.rate;
   }
 
   /** Ends pacing if no interactive burst was written for {@linkcode PACING_HOLD_MS} before `now` (ms). */
   expire(now: number): void {
-    if (this.rate !== Infinity && now - this.#lastInteractive > PACING_HOLD_MS) this.#stop();
+    if (this.rate !== Infinity && now - this.#latest.at > PACING_HOLD_MS) this.#stop();
   }
 
   /** A probe came back after `rttMs`, at `now` (ms). */

@@ -150,11 +150,11 @@ export class QuicStreamPacing {
     const now = performance.now();
     state.burst.note(bytes, now);
     if (!state.burst.bulk && now - state.delayedAt >= DELAYED_STAYS_BULK_MS) {
-      this.#pacer.noteInteractive(now);
+      this.#pacer.noteInteractive(state, now);
       return undefined;
     }
     this.#pacer.expire(now);
-    if (!this.#sendProbe || !this.#pacer.pacing) return undefined;
+    if (!this.#sendProbe || !this.#pacer.pacesWrite(state, now)) return undefined;
     this.#probeSoon(now);
     if (this.#waiting.length === 0 && this.#pacer.take(bytes, now) === 0) return undefined;
     const { promise, resolve } = Promise.withResolvers<void>();

@@ -22,14 +22,21 @@ import { sleep as delay, waitFor } from "../../_util/wait.ts";
 import { bulkTransfer, runLatencyUnderLoad, startLoadTarget } from "./_latency_load.ts";
 import { makeClient, QUIC_TRANSPORT, rawSession, startServer, TCP_TRANSPORT, TOKEN } from "./_tunnel_util.ts";
 
-test("BulkRatePacer: no pacing until an interactive burst; then a drain, growth under the target, cuts above it", () => {
+test("BulkRatePacer: no pacing until another stream's interactive burst; then a drain, growth under the target, cuts above it", () => {
   const pacer = new BulkRatePacer();
+  const bulk = {}, interactive = {};
   assert.equal(pacer.pacing, false);
   assert.equal(pacer.take(1 << 20, 0), 0, "everything goes while not pacing");
   assert.equal(pacer.wantPing(0), false, "no probes while not pacing");
-  pacer.noteInteractive(0);
+  pacer.noteInteractive(bulk, 0); // a transfer's own first burst
+  assert.equal(pacer.pacesWrite(bulk, 0), false, "a transfer alone is never paced");
+  assert.equal(pacer.pacing, false);
+  pacer.noteInteractive(interactive, 0);
+  assert.equal(pacer.pacesWrite(bulk, 0), true);
   assert.equal(pacer.rate, START_RATE_BYTES_PER_MS);
   assert.equal(pacer.pacing, true);
+  pacer.noteInteractive(bulk, 0.1); // the bulk stream's own burst does not end what the other one started
+  assert.equal(pacer.pacesWrite(bulk, 0.1), true);
   assert.equal(pacer.wantPing(0), true);
   assert.equal(pacer.wantPing(0.5), false, "one probe at a time");
   pacer.sample(0.5, 0.5); // the first sample: a drain, so the bare round trip is measured
@@ -50,9 +57,16 @@ test("BulkRatePacer: no pacing until an interactive burst; then a drain, growth 
   assert.equal(pacer.rate, MIN_RATE_BYTES_PER_MS, "never below the floor");
 });
 
-test("BulkRatePacer: the budget lets bytes go at the rate, with a short burst at most", () => {
+/** A pacer that paces (another stream wrote interactive bytes at `at`). */
+function pacingPacer(at = 0): BulkRatePacer {
   const pacer = new BulkRatePacer();
-  pacer.noteInteractive(0);
+  pacer.noteInteractive("interactive", at);
+  assert.equal(pacer.pacesWrite("bulk", at), true);
+  return pacer;
+}
+
+test("BulkRatePacer: the budget lets bytes go at the rate, with a short burst at most", () => {
+  const pacer = pacingPacer();
   const rate = pacer.rate; // bytes per ms
   assert.equal(pacer.take(64 * 1024, 0), 0, "a first write goes at once");
   const wait = pacer.take(1024, 0);
@@ -65,12 +79,11 @@ test("BulkRatePacer: the budget lets bytes go at the rate, with a short burst at
 });
 
 test("BulkRatePacer: one probe at a time, spaced, an unanswered one given up; pacing ends after the hold", () => {
-  const pacer = new BulkRatePacer();
-  pacer.noteInteractive(0);
+  const pacer = pacingPacer();
   assert.equal(pacer.wantPing(10), true);
-  pacer.noteInteractive(500);
+  pacer.noteInteractive("interactive", 500);
   assert.equal(pacer.wantPing(600), false, "still awaited");
-  pacer.noteInteractive(1_000);
+  pacer.noteInteractive("interactive", 1_000);
   assert.equal(pacer.wantPing(10 + PING_GIVE_UP_MS), true, "given up after the deadline: a new one");
   pacer.sample(0.1, 1_010.2);
   assert.equal(pacer.wantPing(1_010 + PING_SPACING_MS / 2), false, "spaced from the last one sent");
@@ -84,8 +97,7 @@ test("BulkRatePacer: one probe at a time, spaced, an unanswered one given up; pa
 });
 
 test("BulkRatePacer: a given-up probe ends a drain (no answers must not stop the bulk for good)", () => {
-  const pacer = new BulkRatePacer();
-  pacer.noteInteractive(0);
+  const pacer = pacingPacer();
   assert.equal(pacer.wantPing(0), true);
   pacer.sample(0.3, 0.3); // the first sample starts a drain
   assert.equal(pacer.rate, 0);
@@ -271,6 +283,23 @@ test("a probe on a session without stream-pacing is a protocol error", async () 
     message: `unexpected probe: ${STREAM_PACING_CAPABILITY} was not negotiated`,
   });
 });
+
+for (const direction of ["down", "up"] as const) {
+  test(`reverse tunnel over quic: a ${direction}load alone on its session is never paced`, async () => {
+    await using target = await startLoadTarget();
+    await using server = await startServer(QUIC_TRANSPORT);
+    await using client = await makeClient(QUIC_TRANSPORT, server.addr!.port, {
+      services: [{ name: "load", localAddr: `127.0.0.1:${target.port}` }],
+    });
+    await client.start();
+    const port = client.services()[0].remotePort!;
+    const result = await bulkTransfer(port, 32 * 1024 * 1024, direction).done;
+    assert.ok(result.intact, "the bulk arrived damaged or short");
+    for (const stats of [client.pacing!, server.clients()[0].pacing!]) {
+      assert.deepEqual(stats, { enabled: true, rateBytesPerMs: null, probes: 0, delayedWrites: 0 });
+    }
+  });
+}
 
 for (const direction of ["down", "up"] as const) {
   // Down: the client writes the bulk into the tunnel and paces it; up: the server does.
