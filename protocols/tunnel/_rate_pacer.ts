@@ -34,6 +34,8 @@ const BUDGET_MS = 2;
 /** Budget always allowed to build up, in bytes (one read of a busy stream). */
 const MIN_BUDGET_BYTES = 64 * 1024;
 
+const NO_WRITE = { stream: undefined, at: -Infinity } as const;
+
 /** The pacing state of one session. */
 export class BulkRatePacer {
   /** Bytes per millisecond the paced streams may write together: `Infinity` while not pacing, 0 while draining. */
@@ -43,9 +45,11 @@ export class BulkRatePacer {
   /** Budget in bytes; negative: a debt the next writes wait for. */
   #tokens = 0;
   #refilledAt = 0;
-  /** The latest interactive write, and the latest one before it from another stream. */
-  #latest: { stream: unknown; at: number } = { stream: undefined, at: -Infinity };
-  #before: { stream: unknown; at: number } = { stream: undefined, at: -Infinity };
+  /** Streams whose last write was interactive, with its time (ms), oldest first. */
+  readonly #interactive = new Map<unknown, number>();
+  /** The latest interactive write, and the latest one before it from another stream (both from `#interactive`). */
+  #latest: { stream: unknown; at: number } = NO_WRITE;
+  #before: { stream: unknown; at: number } = NO_WRITE;
   #minRtt = Infinity;
   #lastDrain = -Infinity;
   #drainLeft = 0;
@@ -57,8 +61,29 @@ export class BulkRatePacer {
 
   /** `stream` writes an interactive burst at `now` (ms). */
   noteInteractive(stream: unknown, now: number): void {
+    this.#interactive.delete(stream);
+    this.#interactive.set(stream, now);
     if (this.#latest.stream !== stream) this.#before = this.#latest;
     this.#latest = { stream, at: now };
+  }
+
+  /** `stream` ended: its interactive writes still count until the hold passes, but it is no longer remembered. */
+  ended(stream: unknown): void {
+    this.#interactive.delete(stream);
+  }
+
+  /**
+   * `stream` turned bulk: its interactive writes no longer pace the others (the first bytes of a
+   * transfer count as interactive; several transfers starting together must not pace each other).
+   */
+  forget(stream: unknown): void {
+    if (!this.#interactive.delete(stream)) return;
+    if (this.#latest.stream !== stream && this.#before.stream !== stream) return;
+    this.#latest = this.#before = NO_WRITE;
+    for (const [other, at] of this.#interactive) { // oldest first
+      this.#before = this.#latest;
+      this.#latest = { stream: other, at };
+    }
   }
 
   /**

@@ -148,7 +148,7 @@ export class QuicStreamPacing {
   /** The write gate of a stream: undefined when `bytes` may go now. */
   #gate(state: StreamState, bytes: number): Promise<void> | undefined {
     const now = performance.now();
-    state.burst.note(bytes, now);
+    if (state.burst.note(bytes, now) && state.burst.bulk) this.#pacer.forget(state);
     if (!state.burst.bulk && now - state.delayedAt >= DELAYED_STAYS_BULK_MS) {
       this.#pacer.noteInteractive(state, now);
       return undefined;
@@ -217,6 +217,7 @@ export class QuicStreamPacing {
 
   /** A stream ended: its waiting write (if any) goes at once, without taking budget; its own write then fails. */
   #drop(state: StreamState): void {
+    this.#pacer.ended(state);
     const i = this.#waiting.findIndex((w) => w.state === state);
     if (i >= 0) this.#waiting.splice(i, 1)[0].resolve();
   }

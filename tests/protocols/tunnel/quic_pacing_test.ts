@@ -57,6 +57,27 @@ test("BulkRatePacer: no pacing until another stream's interactive burst; then a 
   assert.equal(pacer.rate, MIN_RATE_BYTES_PER_MS, "never below the floor");
 });
 
+test("BulkRatePacer: transfers starting together do not pace each other; an ended interactive stream counts for the hold", () => {
+  const a = {}, b = {}, interactive = {};
+  const pacer = new BulkRatePacer();
+  pacer.noteInteractive(a, 0); // the first bytes of two transfers
+  pacer.noteInteractive(b, 1);
+  assert.equal(pacer.pacesWrite(a, 2), true, "before b turns bulk, its first bytes look interactive");
+  pacer.forget(a); // both turned bulk
+  pacer.forget(b);
+  assert.equal(pacer.pacesWrite(a, 3), false);
+  assert.equal(pacer.pacesWrite(b, 3), false);
+  pacer.expire(3);
+  assert.equal(pacer.pacing, false, "nothing interactive is left");
+  pacer.noteInteractive(interactive, 10);
+  pacer.noteInteractive(a, 11);
+  pacer.forget(a);
+  assert.equal(pacer.pacesWrite(a, 12), true, "the interactive stream from before still counts");
+  pacer.ended(interactive);
+  assert.equal(pacer.pacesWrite(b, 10 + PACING_HOLD_MS), true, "an ended stream counts until the hold passes");
+  assert.equal(pacer.pacesWrite(b, 11 + PACING_HOLD_MS), false);
+});
+
 /** A pacer that paces (another stream wrote interactive bytes at `at`). */
 function pacingPacer(at = 0): BulkRatePacer {
   const pacer = new BulkRatePacer();
@@ -149,6 +170,25 @@ function pacingWithPeer(answerMs: (probe: number) => number | undefined) {
     },
   };
 }
+
+test("QuicStreamPacing: eight transfers starting together on a session stop pacing each other once all are bulk", async () => {
+  const { pacing, close } = pacingWithPeer(() => 1);
+  try {
+    const streams = Array.from({ length: 8 }, fakeStream);
+    for (const s of streams) pacing.track(s);
+    for (const s of streams) assert.equal((await s.write(16 * 1024)).waited, false); // first bytes: interactive
+    // Until the last one turns bulk, the others' first bytes look interactive: this round may wait.
+    await Promise.all(streams.map((s) => s.write(64 * 1024)));
+    assert.equal(pacing.stats().rateBytesPerMs, null, "nothing interactive is left");
+    const delayed = pacing.stats().delayedWrites;
+    for (let i = 0; i < 20; i++) {
+      for (const s of streams) assert.equal((await s.write(64 * 1024)).waited, false, `round ${i}`);
+    }
+    assert.equal(pacing.stats().delayedWrites, delayed);
+  } finally {
+    close();
+  }
+});
 
 test("QuicStreamPacing: with a peer that stops answering, waiting bulk writes still go on (a probe is given up after a second)", async () => {
   let answering = true;
