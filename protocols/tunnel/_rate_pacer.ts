@@ -45,7 +45,7 @@ export class BulkRatePacer {
   /** Budget in bytes; negative: a debt the next writes wait for. */
   #tokens = 0;
   #refilledAt = 0;
-  /** Streams whose last write was interactive, with its time (ms), oldest first. */
+  /** Streams (open or ended) whose last write was interactive, with its time (ms), oldest first, within the hold. */
   readonly #interactive = new Map<unknown, number>();
   /** The latest interactive write, and the latest one before it from another stream (both from `#interactive`). */
   #latest: { stream: unknown; at: number } = NO_WRITE;
@@ -65,24 +65,30 @@ export class BulkRatePacer {
     this.#interactive.set(stream, now);
     if (this.#latest.stream !== stream) this.#before = this.#latest;
     this.#latest = { stream, at: now };
-  }
-
-  /** `stream` ended: its interactive writes still count until the hold passes, but it is no longer remembered. */
-  ended(stream: unknown): void {
-    this.#interactive.delete(stream);
+    this.#prune(now);
   }
 
   /**
-   * `stream` turned bulk: its interactive writes no longer pace the others (the first bytes of a
-   * transfer count as interactive; several transfers starting together must not pace each other).
+   * `stream` turned bulk at `now` (ms): its interactive writes no longer pace the others (the
+   * first bytes of a transfer count as interactive; several transfers starting together must not
+   * pace each other). A stream that ended keeps counting until the hold passes.
    */
-  forget(stream: unknown): void {
+  forget(stream: unknown, now: number): void {
     if (!this.#interactive.delete(stream)) return;
+    this.#prune(now);
     if (this.#latest.stream !== stream && this.#before.stream !== stream) return;
     this.#latest = this.#before = NO_WRITE;
     for (const [other, at] of this.#interactive) { // oldest first
       this.#before = this.#latest;
       this.#latest = { stream: other, at };
+    }
+  }
+
+  /** Drops streams whose last interactive write is older than the hold (oldest first: they lead the map). */
+  #prune(now: number): void {
+    for (const [stream, at] of this.#interactive) {
+      if (now - at <= PACING_HOLD_MS) return;
+      this.#interactive.delete(stream);
     }
   }
 

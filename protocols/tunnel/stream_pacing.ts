@@ -148,12 +148,13 @@ export class QuicStreamPacing {
   /** The write gate of a stream: undefined when `bytes` may go now. */
   #gate(state: StreamState, bytes: number): Promise<void> | undefined {
     const now = performance.now();
-    if (state.burst.note(bytes, now) && state.burst.bulk) this.#pacer.forget(state);
+    if (state.burst.note(bytes, now) && state.burst.bulk) this.#pacer.forget(state, now);
     if (!state.burst.bulk && now - state.delayedAt >= DELAYED_STAYS_BULK_MS) {
       this.#pacer.noteInteractive(state, now);
       return undefined;
     }
     this.#pacer.expire(now);
+    if (!this.#pacer.pacing && this.#waiting.length > 0) this.#tick(now); // pacing just ended: nothing waits
     if (!this.#sendProbe || !this.#pacer.pacesWrite(state, now)) return undefined;
     this.#probeSoon(now);
     if (this.#waiting.length === 0 && this.#pacer.take(bytes, now) === 0) return undefined;
@@ -168,18 +169,25 @@ export class QuicStreamPacing {
   /** Lets waiting writes go while there is budget, then sends a probe or sets the timer as needed. */
   #tick(now: number): void {
     this.#pacer.expire(now);
-    const waiting = this.#waiting;
-    let wait = 0;
-    while (waiting.length > 0 && (wait = this.#pacer.take(waiting[0].bytes, now)) === 0) {
-      this.#release(waiting.shift()!, now);
-    }
-    if (waiting.length === 0) return;
+    if (this.#releaseFitting(now) === 0) return;
     this.#probeSoon(now);
     if (!this.#pacer.pacing) { // pacing ended meanwhile: nothing waits any more
-      for (const w of waiting.splice(0)) this.#release(w, now);
+      for (const w of this.#waiting.splice(0)) this.#release(w, now);
       return;
     }
-    this.#timerIn(wait === Infinity ? Infinity : wait);
+    const wait = this.#releaseFitting(now); // a given-up probe may have ended a drain
+    if (wait > 0) this.#timerIn(wait);
+  }
+
+  /** Lets waiting writes go, oldest first, while there is budget; returns ms until the next fits (0: none waits). */
+  #releaseFitting(now: number): number {
+    const waiting = this.#waiting;
+    while (waiting.length > 0) {
+      const wait = this.#pacer.take(waiting[0].bytes, now);
+      if (wait > 0) return wait;
+      this.#release(waiting.shift()!, now);
+    }
+    return 0;
   }
 
   /** Sends a probe when the pacer wants one; while writes wait, makes sure the timer looks again. */
@@ -217,7 +225,6 @@ export class QuicStreamPacing {
 
   /** A stream ended: its waiting write (if any) goes at once, without taking budget; its own write then fails. */
   #drop(state: StreamState): void {
-    this.#pacer.ended(state);
     const i = this.#waiting.findIndex((w) => w.state === state);
     if (i >= 0) this.#waiting.splice(i, 1)[0].resolve();
   }
