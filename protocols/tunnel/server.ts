@@ -24,7 +24,7 @@ import type { HeartbeatPath, HeartbeatStats } from "./heartbeat.ts";
 import { TunnelError, type TunnelErrorCode } from "./errors.ts";
 import { DATAGRAM_HEARTBEAT_CAPABILITY, heartbeatPath, SessionHeartbeat } from "./_session_heartbeat.ts";
 import { sessionCapabilities } from "./_session_capabilities.ts";
-import { pacingOf, STREAM_PACING_CAPABILITY, type StreamPacingStats } from "./stream_pacing.ts";
+import { onPacingMessage, STREAM_PACING_CAPABILITY, type StreamPacingStats } from "./stream_pacing.ts";
 import type {
   ControlMessage,
   HelloMessage,
@@ -430,10 +430,8 @@ export class TunnelServer implements AsyncDisposable {
             heartbeat.controlPong(message.seq);
             break;
           case "probe":
-            await control.send(pacingOf(session, message).answer(message));
-            break;
           case "probe_ack":
-            pacingOf(session, message).acknowledged(message);
+            await onPacingMessage(session, message, (answer) => control.send(answer));
             break;
           case "goaway":
             goaway = true;

@@ -44,12 +44,20 @@ function isGateable(conn: Conn): conn is GateableConn {
 }
 
 /**
- * The session's pacing for a `probe` or `probe_ack` from the peer.
+ * Handles a `probe` (answered with `send`) or a `probe_ack` from the peer of `session`.
  * @throws {TunnelError} Coded `protocol` when the session did not negotiate `stream-pacing`.
  */
-export function pacingOf(session: TransportSession, message: ProbeMessage | ProbeAckMessage): QuicStreamPacing {
-  if (session.pacing?.enabled) return session.pacing;
-  throw new TunnelError("protocol", `unexpected ${message.type}: ${STREAM_PACING_CAPABILITY} was not negotiated`);
+export async function onPacingMessage(
+  session: TransportSession,
+  message: ProbeMessage | ProbeAckMessage,
+  send: (answer: ProbeAckMessage) => Promise<void>,
+): Promise<void> {
+  const pacing = session.pacing;
+  if (!pacing?.enabled) {
+    throw new TunnelError("protocol", `unexpected ${message.type}: ${STREAM_PACING_CAPABILITY} was not negotiated`);
+  }
+  if (message.type === "probe") await send(pacing.answer(message));
+  else pacing.acknowledged(message);
 }
 
 /** One tracked stream. */

@@ -329,15 +329,30 @@ test("a probe on a session without stream-pacing is a protocol error", async () 
   });
 });
 
+/** A QUIC tunnel server and client exposing a load target (`startLoadTarget`) on `port`; disposing stops all three. */
+async function quicTunnelToLoad() {
+  const target = await startLoadTarget();
+  const server = await startServer(QUIC_TRANSPORT);
+  const client = await makeClient(QUIC_TRANSPORT, server.addr!.port, {
+    services: [{ name: "load", localAddr: `127.0.0.1:${target.port}` }],
+  });
+  await client.start();
+  return {
+    server,
+    client,
+    port: client.services()[0].remotePort!,
+    async [Symbol.asyncDispose]() {
+      await client[Symbol.asyncDispose]();
+      await server[Symbol.asyncDispose]();
+      await target[Symbol.asyncDispose]();
+    },
+  };
+}
+
 for (const direction of ["down", "up"] as const) {
   test(`reverse tunnel over quic: a ${direction}load alone on its session is never paced`, async () => {
-    await using target = await startLoadTarget();
-    await using server = await startServer(QUIC_TRANSPORT);
-    await using client = await makeClient(QUIC_TRANSPORT, server.addr!.port, {
-      services: [{ name: "load", localAddr: `127.0.0.1:${target.port}` }],
-    });
-    await client.start();
-    const port = client.services()[0].remotePort!;
+    await using tunnel = await quicTunnelToLoad();
+    const { server, client, port } = tunnel;
     const result = await bulkTransfer(port, 32 * 1024 * 1024, direction).done;
     assert.ok(result.intact, "the bulk arrived damaged or short");
     for (const stats of [client.pacing!, server.clients()[0].pacing!]) {
@@ -352,13 +367,8 @@ for (const direction of ["down", "up"] as const) {
   test(
     `reverse tunnel over quic: a bulk ${direction}load beside round trips is paced by the ${sender}, byte-exact, and pacing ends after`,
     async () => {
-      await using target = await startLoadTarget();
-      await using server = await startServer(QUIC_TRANSPORT);
-      await using client = await makeClient(QUIC_TRANSPORT, server.addr!.port, {
-        services: [{ name: "load", localAddr: `127.0.0.1:${target.port}` }],
-      });
-      await client.start();
-      const port = client.services()[0].remotePort!;
+      await using tunnel = await quicTunnelToLoad();
+      const { server, client, port } = tunnel;
       const pacing = () => sender === "client" ? client.pacing : server.clients()[0]?.pacing;
       let minRate = Infinity;
       const watch = setInterval(() => (minRate = Math.min(minRate, pacing()?.rateBytesPerMs ?? Infinity)), 5);
