@@ -76,7 +76,7 @@ export interface TunnelServerOptions {
   observer?: TunnelServerObserver;
   /**
    * Exports per-service series (labels: `listener` = the public port's address, `protocol` =
-   * `tunnel`) and `{ns}_tunnel_clients_connected`. @default {no metrics}
+   * `tunnel`), `{ns}_tunnel_clients_connected` and `{ns}_tunnel_sessions_pacing`. @default {no metrics}
    */
   metrics?: TunnelMetrics;
   /**
@@ -187,6 +187,12 @@ export class TunnelServer implements AsyncDisposable {
       "tunnel_clients_connected",
       "Tunnel clients with a session now.",
       () => [...this.#records.values()].filter((r) => r.session).length,
+    );
+    this.#metrics?.gauge(
+      "tunnel_sessions_pacing",
+      "Client sessions whose server side paces bulk streams now (QUIC stream-pacing: interactive traffic beside bulk).",
+      () =>
+        [...this.#records.values()].filter((r) => (r.session?.pacing?.stats().rateBytesPerMs ?? null) !== null).length,
     );
   }
 

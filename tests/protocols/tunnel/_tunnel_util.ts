@@ -8,6 +8,7 @@ import { TunnelServer, type TunnelServerObserver } from "../../../protocols/tunn
 import type { Protocol } from "../../../protocols/types.ts";
 import type { QuicConnect, QuicListen } from "../../../protocols/tunnel/quic_transport.ts";
 import type { TestCerts } from "../../_util/certs.ts";
+import type { TunnelMetrics } from "../../../ha/metrics.ts";
 
 /** A token long enough for the config checks. */
 export const TOKEN = "test-token-0123456789abcdef";
@@ -103,6 +104,7 @@ export async function startServer(
   transport: TransportFixture,
   config: Partial<TunnelServerConfig> = {},
   observer?: TunnelServerObserver,
+  metrics?: TunnelMetrics,
 ): Promise<TunnelServer> {
   const server = new TunnelServer({
     listenAddr: "127.0.0.1:0",
@@ -111,7 +113,7 @@ export async function startServer(
     bindHost: "127.0.0.1",
     portRange: portRange().text,
     ...config,
-  }, { protocol: await transport.serverProtocol(), quic: await transport.serverQuic?.(), observer });
+  }, { protocol: await transport.serverProtocol(), quic: await transport.serverQuic?.(), observer, metrics });
   await server.start();
   return server;
 }

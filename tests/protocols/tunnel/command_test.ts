@@ -71,6 +71,7 @@ test("ts-tunnel server and client over TLS expose a local service; admin endpoin
     assert.equal(status.clients[0].services[0].bytesIn, payload.byteLength);
     const metrics = await (await fetch(`http://127.0.0.1:${adminOf(serverIo)}/metrics`)).text();
     assert.match(metrics, /^ts_tunnel_tunnel_clients_connected 1$/m);
+    assert.match(metrics, /^ts_tunnel_tunnel_sessions_pacing 0$/m);
     assert.match(
       metrics,
       new RegExp(

@@ -15,6 +15,7 @@ import {
   START_RATE_BYTES_PER_MS,
 } from "../../../protocols/tunnel/_rate_pacer.ts";
 import { STREAM_PACING_CAPABILITY } from "../../../protocols/tunnel/mod.ts";
+import { TunnelMetrics } from "../../../ha/metrics.ts";
 import { QuicStreamPacing } from "../../../protocols/tunnel/stream_pacing.ts";
 import type { Conn } from "../../../protocols/types.ts";
 import { test } from "../../_util/test.ts";
@@ -329,10 +330,14 @@ test("a probe on a session without stream-pacing is a protocol error", async () 
   });
 });
 
-/** A QUIC tunnel server and client exposing a load target (`startLoadTarget`) on `port`; disposing stops all three. */
+/**
+ * A QUIC tunnel server (with Prometheus metrics) and client exposing a load target
+ * (`startLoadTarget`) on `port`; disposing stops all three.
+ */
 async function quicTunnelToLoad() {
   const target = await startLoadTarget();
-  const server = await startServer(QUIC_TRANSPORT);
+  const metrics = await TunnelMetrics.create({ defaultMetrics: false });
+  const server = await startServer(QUIC_TRANSPORT, {}, undefined, metrics);
   const client = await makeClient(QUIC_TRANSPORT, server.addr!.port, {
     services: [{ name: "load", localAddr: `127.0.0.1:${target.port}` }],
   });
@@ -340,6 +345,7 @@ async function quicTunnelToLoad() {
   return {
     server,
     client,
+    metrics,
     port: client.services()[0].remotePort!,
     async [Symbol.asyncDispose]() {
       await client[Symbol.asyncDispose]();
@@ -372,6 +378,11 @@ for (const direction of ["down", "up"] as const) {
       const pacing = () => sender === "client" ? client.pacing : server.clients()[0]?.pacing;
       let minRate = Infinity;
       const watch = setInterval(() => (minRate = Math.min(minRate, pacing()?.rateBytesPerMs ?? Infinity)), 5);
+      // The server's gauge counts sessions whose server side paces: the upload's.
+      const gauge: string[] = [];
+      const scrape = setInterval(async () => {
+        gauge.push(/^ts_tunnel_tunnel_sessions_pacing (\d+)$/m.exec(await tunnel.metrics.text())?.[1] ?? "missing");
+      }, 20);
       let result;
       try {
         result = await runLatencyUnderLoad({
@@ -383,6 +394,7 @@ for (const direction of ["down", "up"] as const) {
         });
       } finally {
         clearInterval(watch);
+        clearInterval(scrape);
       }
       assert.ok(result.bulkIntact, `the bulk arrived damaged or short: ${result.bulkBytes} bytes`);
       assert.ok(result.repliesExact, "a reply differed from its request");
@@ -391,6 +403,8 @@ for (const direction of ["down", "up"] as const) {
       assert.ok(stats.probes > 0, `the ${sender} (the bulk's sender) sent probes`);
       assert.ok(stats.delayedWrites > 0, "bulk writes waited for budget");
       assert.ok(minRate < Infinity, "a finite rate was seen while the bulk ran");
+      assert.ok(!gauge.includes("missing"), "the pacing gauge is exported");
+      assert.equal(gauge.includes("1"), sender === "server", `the server's pacing gauge read ${[...new Set(gauge)]}`);
       await waitFor(() => pacing()?.rateBytesPerMs === null, "pacing to end", PACING_HOLD_MS + 5_000);
     },
     { timeoutMs: 90_000 },
