@@ -9,6 +9,8 @@ import type { Protocol } from "../../../protocols/types.ts";
 import type { QuicConnect, QuicListen } from "../../../protocols/tunnel/quic_transport.ts";
 import type { TestCerts } from "../../_util/certs.ts";
 import type { TunnelMetrics } from "../../../ha/metrics.ts";
+import { authTranscript, clientMac, randomNonce } from "../../../protocols/tunnel/auth.ts";
+import type { ChallengeMessage } from "../../../protocols/tunnel/messages.ts";
 
 /** A token long enough for the config checks. */
 export const TOKEN = "test-token-0123456789abcdef";
@@ -190,4 +192,28 @@ export async function rawSession(serverPort: number) {
       session.close();
     },
   };
+}
+
+/**
+ * Says `hello` as "alice" on a raw session and answers the challenge honestly with {@linkcode TOKEN};
+ * returns the challenge and the MAC sent (the server's `welcome` or `error` is left to read).
+ */
+export async function rawAuthenticate(
+  raw: Awaited<ReturnType<typeof rawSession>>,
+  capabilities: string[],
+  clientNonce: string = randomNonce(),
+): Promise<{ challenge: ChallengeMessage; mac: string }> {
+  await raw.control.send({ type: "hello", version: 1, capabilities, clientId: "alice", clientNonce });
+  const challenge = await raw.control.receive();
+  if (challenge.type !== "challenge") throw new Error(`expected a challenge, got ${JSON.stringify(challenge)}`);
+  const transcript = authTranscript({
+    clientId: "alice",
+    sessionId: challenge.sessionId,
+    capabilities: challenge.capabilities,
+    clientNonce,
+    serverNonce: challenge.serverNonce,
+  });
+  const mac = clientMac(TOKEN, transcript);
+  await raw.control.send({ type: "auth", mac });
+  return { challenge, mac };
 }

@@ -6,7 +6,6 @@
  * ends once the round trips stop.
  */
 import assert from "node:assert/strict";
-import { authTranscript, clientMac, randomNonce } from "../../../protocols/tunnel/auth.ts";
 import { PACING_HOLD_MS, PING_GIVE_UP_MS, PING_SPACING_MS } from "../../../protocols/tunnel/_mux_pacer.ts";
 import {
   BulkRatePacer,
@@ -21,7 +20,7 @@ import type { Conn } from "../../../protocols/types.ts";
 import { test } from "../../_util/test.ts";
 import { sleep as delay, waitFor } from "../../_util/wait.ts";
 import { bulkTransfer, runLatencyUnderLoad, startLoadTarget } from "./_latency_load.ts";
-import { makeClient, QUIC_TRANSPORT, rawSession, startServer, TCP_TRANSPORT, TOKEN } from "./_tunnel_util.ts";
+import { makeClient, QUIC_TRANSPORT, rawAuthenticate, rawSession, startServer, TCP_TRANSPORT } from "./_tunnel_util.ts";
 
 test("BulkRatePacer: no pacing until another stream's interactive burst; then a drain, growth under the target, cuts above it", () => {
   const pacer = new BulkRatePacer();
@@ -300,27 +299,9 @@ test("stream-pacing is negotiated on QUIC and never on the TLS/TCP mux", async (
 test("a probe on a session without stream-pacing is a protocol error", async () => {
   await using server = await startServer(TCP_TRANSPORT);
   using raw = await rawSession(server.addr!.port);
-  const clientNonce = randomNonce();
   // The client offers it; the TCP mux cannot serve it, so the server leaves it out.
-  await raw.control.send({
-    type: "hello",
-    version: 1,
-    capabilities: ["resume", STREAM_PACING_CAPABILITY],
-    clientId: "alice",
-    clientNonce,
-  });
-  const challenge = await raw.control.receive();
-  assert.equal(challenge.type, "challenge");
-  if (challenge.type !== "challenge") return;
+  const { challenge } = await rawAuthenticate(raw, ["resume", STREAM_PACING_CAPABILITY]);
   assert.deepEqual(challenge.capabilities, ["resume"]);
-  const transcript = authTranscript({
-    clientId: "alice",
-    sessionId: challenge.sessionId,
-    capabilities: challenge.capabilities,
-    clientNonce,
-    serverNonce: challenge.serverNonce,
-  });
-  await raw.control.send({ type: "auth", mac: clientMac(TOKEN, transcript) });
   assert.equal((await raw.control.receive()).type, "welcome");
   await raw.control.send({ type: "probe", seq: 1 });
   assert.deepEqual(await raw.control.receive({ signal: AbortSignal.timeout(5_000) }), {
