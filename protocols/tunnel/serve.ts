@@ -301,7 +301,13 @@ export async function serveTunnelClient(
       listen: ctx.admin.listen,
       health,
       status: () => ({
-        client: { server: config.serverAddr, transport: client.transport, services: client.services() },
+        client: {
+          server: config.serverAddr,
+          transport: client.transport,
+          services: client.services(),
+          heartbeats: client.heartbeats,
+          pacing: client.pacing,
+        },
       }),
     },
     drainTimeoutMs: DRAIN_TIMEOUT_MS,

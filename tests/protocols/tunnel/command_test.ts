@@ -79,6 +79,10 @@ test("ts-tunnel server and client over TLS expose a local service; admin endpoin
         "m",
       ),
     );
+    const clientStatus = (await (await fetch(`http://127.0.0.1:${adminOf(clientIo)}/status`)).json()).client;
+    assert.equal(clientStatus.transport, "tls");
+    assert.equal(clientStatus.heartbeats.path, "control");
+    assert.equal(clientStatus.pacing, undefined, "stream pacing is for QUIC sessions only");
     const ready = await fetch(`http://127.0.0.1:${adminOf(clientIo)}/readyz`);
     assert.equal(ready.status, 200);
     await ready.body?.cancel();
