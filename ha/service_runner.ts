@@ -47,7 +47,7 @@ export interface RunServiceOptions {
   drain(signal: AbortSignal): Promise<void>;
   /** Closes everything at once (when the admin server cannot start). */
   close(): void;
-  /** Called once the admin server (if any) is up. */
+  /** Called once the admin server (if any) is up and SIGINT/SIGTERM drain the service. */
   onReady?(): void;
   /** Called last, after the shutdown. */
   cleanup?(): Promise<void> | void;
@@ -93,7 +93,6 @@ export async function runService(options: RunServiceOptions): Promise<number> {
       endpoints: "/metrics /health /livez /readyz /status /circuit",
     });
   }
-  options.onReady?.();
   // The service drains first (priority 1), the admin server goes last (priority 100), so probes
   // and scrapes see the drain. A second signal forces every hook.
   const shutdown = new ShutdownManager({ timeoutMs: options.drainTimeoutMs + SHUTDOWN_SLACK_MS });
@@ -115,6 +114,7 @@ export async function runService(options: RunServiceOptions): Promise<number> {
   const onAbort = () => onSignal("abort");
   options.signal?.addEventListener("abort", onAbort);
   if (options.signal?.aborted) onAbort();
+  options.onReady?.(); // after the signal handlers: a SIGTERM from here on drains
   try {
     await stopRequested.promise;
     for (const result of await shutdown.run()) {

@@ -241,6 +241,8 @@ test("SIGTERM lets an in-flight transfer finish, then the process exits 0; a sec
     child.stderr.on("data", (chunk: Uint8Array) => err += new TextDecoder().decode(chunk));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     const port = await waitFor(() => listeningPorts(err)[0], "the child's listening line", 30_000);
+    // "ready" comes once the signal handlers are in place; a SIGTERM before that would kill the child.
+    await waitFor(() => /INFO {2}ready /.test(err), "the child's ready line", 30_000);
     const client = await connectClient(port);
     const received = readAll(client);
     client.end("request");
