@@ -34,8 +34,6 @@ const BUDGET_MS = 2;
 /** Budget always allowed to build up, in bytes (one read of a busy stream). */
 const MIN_BUDGET_BYTES = 64 * 1024;
 
-const NO_WRITE = { stream: undefined, at: -Infinity } as const;
-
 /** The pacing state of one session. */
 export class BulkRatePacer {
   /** Bytes per millisecond the paced streams may write together: `Infinity` while not pacing, 0 while draining. */
@@ -45,11 +43,11 @@ export class BulkRatePacer {
   /** Budget in bytes; negative: a debt the next writes wait for. */
   #tokens = 0;
   #refilledAt = 0;
-  /** Streams (open or ended) whose last write was interactive, with its time (ms), oldest first, within the hold. */
+  /**
+   * Streams (open or ended) whose last write was interactive, with its time (ms), oldest first;
+   * `#prune` drops those older than the hold.
+   */
   readonly #interactive = new Map<unknown, number>();
-  /** The latest interactive write, and the latest one before it from another stream (both from `#interactive`). */
-  #latest: { stream: unknown; at: number } = NO_WRITE;
-  #before: { stream: unknown; at: number } = NO_WRITE;
   #minRtt = Infinity;
   #lastDrain = -Infinity;
   #drainLeft = 0;
@@ -61,30 +59,20 @@ export class BulkRatePacer {
 
   /** `stream` writes an interactive burst at `now` (ms). */
   noteInteractive(stream: unknown, now: number): void {
-    this.#interactive.delete(stream);
+    this.#interactive.delete(stream); // re-inserted last: the map stays in time order
     this.#interactive.set(stream, now);
-    if (this.#latest.stream !== stream) this.#before = this.#latest;
-    this.#latest = { stream, at: now };
-    this.#prune(now);
   }
 
   /**
-   * `stream` turned bulk at `now` (ms): its interactive writes no longer pace the others (the
-   * first bytes of a transfer count as interactive; several transfers starting together must not
-   * pace each other). A stream that ended keeps counting until the hold passes.
+   * `stream` turned bulk: its interactive writes no longer pace the others (the first bytes of a
+   * transfer count as interactive; several transfers starting together must not pace each other).
+   * A stream that ended keeps counting until the hold passes.
    */
-  forget(stream: unknown, now: number): void {
-    if (!this.#interactive.delete(stream)) return;
-    this.#prune(now);
-    if (this.#latest.stream !== stream && this.#before.stream !== stream) return;
-    this.#latest = this.#before = NO_WRITE;
-    for (const [other, at] of this.#interactive) { // oldest first
-      this.#before = this.#latest;
-      this.#latest = { stream: other, at };
-    }
+  forget(stream: unknown): void {
+    this.#interactive.delete(stream);
   }
 
-  /** Drops streams whose last interactive write is older than the hold (oldest first: they lead the map). */
+  /** Drops streams whose last interactive write is older than the hold at `now` (oldest first: they lead the map). */
   #prune(now: number): void {
     for (const [stream, at] of this.#interactive) {
       if (now - at <= PACING_HOLD_MS) return;
@@ -98,8 +86,9 @@ export class BulkRatePacer {
    * transfer alone is never paced). Pacing starts with the first such write.
    */
   pacesWrite(stream: unknown, now: number): boolean {
-    const other = this.#latest.stream !== stream ? this.#latest : this.#before;
-    if (now - other.at > PACING_HOLD_MS) return false;
+    this.#prune(now);
+    const others = this.#interactive.size - (this.#interactive.has(stream) ? 1 : 0);
+    if (others === 0) return false;
     if (this.rate === Infinity) {
       this.rate = this.#resumeRate = START_RATE_BYTES_PER_MS;
       this.#tokens = MIN_BUDGET_BYTES;
@@ -141,14 +130,16 @@ export class BulkRatePacer {
     return true;
   }
 
-  /** The rate at `now` (ms) as {@linkcode BulkRatePacer.expire} would leave it, without changing anything. */
+  /** The rate at `now` (ms) as {@linkcode BulkRatePacer.expire} would leave it, without ending pacing. */
   rateAt(now: number): number {
-    return now - this.#latest.at > PACING_HOLD_MS ? Infinity : this.rate;
+    this.#prune(now);
+    return this.#interactive.size === 0 ? Infinity : this.rate;
   }
 
   /** Ends pacing if no interactive burst was written for {@linkcode PACING_HOLD_MS} before `now` (ms). */
   expire(now: number): void {
-    if (this.rate !== Infinity && now - this.#latest.at > PACING_HOLD_MS) this.#stop();
+    this.#prune(now);
+    if (this.rate !== Infinity && this.#interactive.size === 0) this.#stop();
   }
 
   /** A probe came back after `rttMs`, at `now` (ms). */

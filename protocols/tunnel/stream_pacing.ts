@@ -156,7 +156,7 @@ export class QuicStreamPacing {
   /** The write gate of a stream: undefined when `bytes` may go now. */
   #gate(state: StreamState, bytes: number): Promise<void> | undefined {
     const now = performance.now();
-    if (state.burst.note(bytes, now) && state.burst.bulk) this.#pacer.forget(state, now);
+    if (state.burst.note(bytes, now) && state.burst.bulk) this.#pacer.forget(state);
     if (!state.burst.bulk && now - state.delayedAt >= DELAYED_STAYS_BULK_MS) {
       this.#pacer.noteInteractive(state, now);
       return undefined;
@@ -168,7 +168,6 @@ export class QuicStreamPacing {
     if (this.#waiting.length === 0 && this.#pacer.take(bytes, now) === 0) return undefined;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#waiting.push({ state, bytes, resolve });
-    state.delayedAt = now;
     this.#delayedWrites++;
     this.#tick(now);
     return promise;
@@ -179,15 +178,11 @@ export class QuicStreamPacing {
     this.#pacer.expire(now);
     if (this.#releaseFitting(now) === 0) return;
     this.#probeSoon(now);
-    if (!this.#pacer.pacing) { // pacing ended meanwhile: nothing waits any more
-      for (const w of this.#waiting.splice(0)) this.#release(w, now);
-      return;
-    }
-    const wait = this.#releaseFitting(now); // a given-up probe may have ended a drain
+    const wait = this.#releaseFitting(now); // a given-up probe may have ended a drain, or pacing itself
     if (wait > 0) this.#timerIn(wait);
   }
 
-  /** Lets waiting writes go, oldest first, while there is budget; returns ms until the next fits (0: none waits). */
+  /** Lets waiting writes go, oldest first, while there is budget (all of them once pacing ended); returns ms until the next fits (0: none waits). */
   #releaseFitting(now: number): number {
     const waiting = this.#waiting;
     while (waiting.length > 0) {
@@ -237,7 +232,7 @@ export class QuicStreamPacing {
     if (i >= 0) this.#waiting.splice(i, 1)[0].resolve();
   }
 
-  /** Runs {@linkcode QuicStreamPacing.#tick} in `delayMs` while writes wait (an earlier run already due stays). */
+  /** Runs `#tick` in `delayMs` while writes wait (an earlier run already due stays). */
   #timerIn(delayMs: number): void {
     if (this.#waiting.length === 0 || delayMs === Infinity || !this.#sendProbe) return;
     const due = performance.now() + delayMs;

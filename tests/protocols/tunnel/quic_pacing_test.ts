@@ -63,15 +63,15 @@ test("BulkRatePacer: transfers starting together do not pace each other; an ende
   pacer.noteInteractive(a, 0); // the first bytes of two transfers
   pacer.noteInteractive(b, 1);
   assert.equal(pacer.pacesWrite(a, 2), true, "before b turns bulk, its first bytes look interactive");
-  pacer.forget(a, 2); // both turned bulk
-  pacer.forget(b, 2);
+  pacer.forget(a); // both turned bulk
+  pacer.forget(b);
   assert.equal(pacer.pacesWrite(a, 3), false);
   assert.equal(pacer.pacesWrite(b, 3), false);
   pacer.expire(3);
   assert.equal(pacer.pacing, false, "nothing interactive is left");
   pacer.noteInteractive(interactive, 10); // a request stream, which then ends (the pacer is not told)
   pacer.noteInteractive(a, 11); // a new transfer's first bytes; it turns bulk
-  pacer.forget(a, 12);
+  pacer.forget(a);
   assert.equal(pacer.pacesWrite(b, 12), true, "the request stream from before still counts");
   assert.equal(pacer.pacesWrite(b, 10 + PACING_HOLD_MS), true, "until the hold passes");
   assert.equal(pacer.pacesWrite(b, 11 + PACING_HOLD_MS), false);
